@@ -1,0 +1,70 @@
+"""One exception root, with developer errors, run failures and control-flow signals kept apart."""
+
+from __future__ import annotations
+
+
+class PurposeAgentError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+# --- developer / configuration errors -------------------------------------------------------
+class ConfigurationError(PurposeAgentError, ValueError):
+    """Something the developer passed is wrong (a bad spec string, a bad argument)."""
+
+
+class UnknownProviderError(ConfigurationError):
+    """A model spec names a provider that does not exist."""
+
+
+class MissingExtraError(PurposeAgentError, ImportError):
+    """An optional dependency is missing; the message names the extra that installs it."""
+
+    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"the optional package {package!r} is needed{what}; install it with: "
+            f"pip install 'purpose-agent[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class ModelFileError(ConfigurationError):
+    """A local model file is missing or corrupt; the message names the fix."""
+
+
+# --- run failures --------------------------------------------------------------------------
+class BackendError(PurposeAgentError):
+    """A model backend failed after its retries (transport, server error, timeout)."""
+
+
+class AuthenticationError(BackendError):
+    """The provider rejected the API key (HTTP 401/403)."""
+
+
+class ModelNotFoundError(BackendError):
+    """The provider does not know the requested model (HTTP 404)."""
+
+
+class NetworkBlockedError(BackendError):
+    """A network model was called while the network is blocked (tests set PURPOSE_AGENT_OFFLINE=1)."""
+
+
+class ScriptExhaustedError(PurposeAgentError, AssertionError):
+    """A ScriptedModel was called more times than it had replies, or left replies unconsumed."""
+
+
+class ReadOnlyModeError(PurposeAgentError, PermissionError):
+    """A write was attempted in a mode that forbids it (EVAL_TEST writes nothing)."""
+
+
+class StoreCorruptError(PurposeAgentError):
+    """A memory store file cannot be opened or fails its integrity check."""
+
+
+class ToolError(PurposeAgentError):
+    """A tool was misconfigured (bad definition); failed calls return ToolResult(ok=False) instead."""
+
+
+class PlanError(PurposeAgentError):
+    """A tool plan is invalid: a cycle, an unknown tool, a dangling reference."""
