@@ -1,0 +1,43 @@
+"""Purpose Agent: agents that get better with experience, safely and measurably.
+
+The top-level namespace holds the public nouns of SPEC §2; everything else lives in
+subpackages (``purpose_agent.models``, ``.core``, ``.critic``, ``.memory``, ``.tools``, ...).
+"""
+
+from purpose_agent.core.environment import ActionSpec, Environment, SimpleEnvironment
+from purpose_agent.core.modes import RunMode
+from purpose_agent.core.orchestrator import Orchestrator
+from purpose_agent.core.types import Action, State, TaskResult
+from purpose_agent.critic.purpose_function import PurposeFunction
+from purpose_agent.errors import PurposeAgentError
+from purpose_agent.models.base import Backend, Message
+from purpose_agent.models.local import LocalBackend
+from purpose_agent.models.ollama import OllamaBackend
+from purpose_agent.models.openai_compat import OpenAICompatibleBackend
+from purpose_agent.models.registry import backend_registry, create_slm_backend, resolve_backend
+from purpose_agent.models.testing import FunctionModel, ScriptedModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "ActionSpec",
+    "Backend",
+    "Environment",
+    "FunctionModel",
+    "LocalBackend",
+    "Message",
+    "OllamaBackend",
+    "OpenAICompatibleBackend",
+    "Orchestrator",
+    "PurposeAgentError",
+    "PurposeFunction",
+    "RunMode",
+    "ScriptedModel",
+    "SimpleEnvironment",
+    "State",
+    "TaskResult",
+    "backend_registry",
+    "create_slm_backend",
+    "resolve_backend",
+]

@@ -50,6 +50,15 @@ class NetworkBlockedError(BackendError):
     """A network model was called while the network is blocked (tests set PURPOSE_AGENT_OFFLINE=1)."""
 
 
+class RunFailedError(PurposeAgentError):
+    """A run stopped because its model backend failed; ``.result`` keeps the partial run."""
+
+    def __init__(self, result: object, cause: BaseException) -> None:
+        steps = len(getattr(result, "steps", []))
+        super().__init__(f"run {getattr(result, 'run_id', '?')} failed after {steps} steps: {cause!r}")
+        self.result = result
+
+
 class ScriptExhaustedError(PurposeAgentError, AssertionError):
     """A ScriptedModel was called more times than it had replies, or left replies unconsumed."""
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class RunMode(str, Enum):
+class RunMode(StrEnum):
     """How a run may touch memory.
 
     - ``LEARNING_TRAIN``: reads and writes.

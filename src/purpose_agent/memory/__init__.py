@@ -1,0 +1,45 @@
+"""The learning memory kernel: typed lessons in SQLite, retrieval, prompt compiler, distiller,
+memory CI, credit assignment. The immune system lives in ``purpose_agent.memory.immune`` and
+is imported lazily where it is needed."""
+
+from __future__ import annotations
+
+from purpose_agent.memory.ci import Decision, MemoryCI
+from purpose_agent.memory.compiler import CompiledMemories, compile_memories
+from purpose_agent.memory.distiller import Candidate, Distiller, evolve
+from purpose_agent.memory.embeddings import Embedder, MiniLMEmbedder, embed_available
+from purpose_agent.memory.retrieval import fts_query
+from purpose_agent.memory.store import MemoryStore
+from purpose_agent.memory.types import (
+    TRUST_PRIORS,
+    Memory,
+    MemoryKind,
+    MemoryStatus,
+    ReplayResult,
+    Retrieved,
+    StatusChange,
+    UnsafeMemoryError,
+)
+
+__all__ = [
+    "TRUST_PRIORS",
+    "Candidate",
+    "CompiledMemories",
+    "Decision",
+    "Distiller",
+    "Embedder",
+    "Memory",
+    "MemoryCI",
+    "MemoryKind",
+    "MemoryStatus",
+    "MemoryStore",
+    "MiniLMEmbedder",
+    "ReplayResult",
+    "Retrieved",
+    "StatusChange",
+    "UnsafeMemoryError",
+    "compile_memories",
+    "embed_available",
+    "evolve",
+    "fts_query",
+]

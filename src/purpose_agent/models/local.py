@@ -72,7 +72,9 @@ class LocalBackend(BaseBackend):
         if model_path is not None:
             path = Path(model_path)
             if not path.is_file():
-                raise ModelFileError(f"model file {str(path)!r} does not exist. Fix: pass the path of a .gguf file")
+                raise ModelFileError(
+                    f"model file {str(path)!r} does not exist. Fix: pass the path of a .gguf file"
+                )
             self.model_path = path
         else:
             self.model_path = catalog.ensure_model_file(name, verify=verify)
@@ -155,7 +157,6 @@ class LocalBackend(BaseBackend):
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 max_tokens=max_tokens,
                 temperature=temperature,
-                seed=self.seed,
                 **kwargs,
             )
             usage = out.get("usage") or {}
@@ -194,7 +195,6 @@ class LocalBackend(BaseBackend):
                         messages=[{"role": m.role, "content": m.content} for m in messages],
                         max_tokens=max_tokens,
                         temperature=temperature,
-                        seed=self.seed,
                         stream=True,
                     ):
                         delta = chunk["choices"][0].get("delta", {}).get("content")

@@ -8,6 +8,7 @@ reason, so the caller can repair-and-retry once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import tomllib
@@ -181,14 +182,20 @@ def _coerce_value(value: Any, sub: Mapping[str, Any]) -> Any:
         return value
     if typ == "integer":
         num = _to_number(value)
-        return int(round(num)) if num is not None else value
+        return round(num) if num is not None else value
     if typ == "number":
         num = _to_number(value)
         return num if num is not None else value
     if typ == "string" and not isinstance(value, str):
         if value is None:
             return value
-        return value if isinstance(value, bool) else json.dumps(value) if isinstance(value, dict | list) else str(value)
+        return (
+            value
+            if isinstance(value, bool)
+            else json.dumps(value)
+            if isinstance(value, dict | list)
+            else str(value)
+        )
     if typ == "boolean" and isinstance(value, str):
         if value.strip().lower() in ("true", "yes", "1"):
             return True
@@ -242,7 +249,9 @@ def validate(data: Any, schema: Schema | None, path: str = "$") -> list[str]:
         branches = schema.get("oneOf") or schema.get("anyOf") or []
         branch_errors = [validate(data, br, path) for br in branches if isinstance(br, Mapping)]
         if branch_errors and all(branch_errors):
-            return [f"{path}: matches none of the {len(branch_errors)} allowed shapes ({min(branch_errors, key=len)[0]})"]
+            return [
+                f"{path}: matches none of the {len(branch_errors)} allowed shapes ({min(branch_errors, key=len)[0]})"
+            ]
         return []
     if "const" in schema and data != schema["const"]:
         return [f"{path}: expected {schema['const']!r}, got {data!r}"]
@@ -297,10 +306,8 @@ def _extract_fields(text: str, schema: Schema) -> dict[str, Any]:
         raw = m.group(1) if m.group(1) is not None else m.group(2) if m.group(2) is not None else m.group(3)
         raw = raw.strip()
         if m.group(1) is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 raw = json.loads(f'"{raw}"', strict=False)
-            except ValueError:
-                pass
         value: Any = raw
         if isinstance(sub, Mapping) and sub.get("type") in ("object", "array"):
             parsed = _loads_lenient(raw)

@@ -78,7 +78,7 @@ class ScriptedModel(BaseBackend):
         if self.remaining:
             raise ScriptExhaustedError(
                 f"ScriptedModel {self.name!r} has {self.remaining} unconsumed replies: "
-                f"{self.replies[self._next:]!r}"
+                f"{self.replies[self._next :]!r}"
             )
 
     def __enter__(self) -> ScriptedModel:

@@ -1,0 +1,3 @@
+from purpose_agent.cli import main
+
+raise SystemExit(main())

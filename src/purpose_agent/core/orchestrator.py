@@ -1,0 +1,423 @@
+"""The loop: act -> execute -> score -> record -> stop?, then learn after the task.
+
+The loop is explicit steps (``start`` / ``astep`` / ``finish``) so a test can drive it one
+step at a time; ``run_task`` runs them to the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from purpose_agent.core import events as ev
+from purpose_agent.core.actor import Actor, Layout
+from purpose_agent.core.environment import DONE_SPEC, ActionSpec, Environment, to_action_specs
+from purpose_agent.core.modes import RunMode
+from purpose_agent.core.types import DONE, Action, State, Step, TaskResult
+from purpose_agent.critic.purpose_function import PurposeFunction
+from purpose_agent.errors import RunFailedError
+from purpose_agent.models.base import Backend, Completion, Usage, run_sync
+from purpose_agent.models.registry import resolve_backend
+
+
+class MemoryHook(Protocol):
+    """What the loop needs from a memory system (the memory kernel implements it)."""
+
+    def compile_for(
+        self, purpose: str, context: str, *, exclude: Sequence[str] = ()
+    ) -> tuple[str, list[str]]: ...
+
+    def after_task(self, result: TaskResult, mode: RunMode) -> list[ev.Event]: ...
+
+
+class _ToolLike(Protocol):
+    name: str
+    description: str
+    parameters: Any
+
+    async def arun(self, **kwargs: Any) -> Any: ...
+
+
+@dataclass
+class Run:
+    """The live state of one task run."""
+
+    run_id: str
+    purpose: str
+    initial_state: State
+    state: State
+    max_steps: int
+    phi: float = 0.0
+    steps: list[Step] = field(default_factory=list)
+    usage: Usage = field(default_factory=lambda: Usage(calls=0))
+    memory_text: str = ""
+    memory_ids: list[str] = field(default_factory=list)
+    pending_lessons: str = ""
+    stop_reason: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    trace: ev.JsonlTrace | None = None
+
+    @property
+    def done(self) -> bool:
+        return bool(self.stop_reason)
+
+
+class Orchestrator:
+    """Runs an actor toward a purpose in an environment, scored by a separate critic."""
+
+    def __init__(
+        self,
+        llm: Backend | str | None,
+        environment: Environment,
+        available_actions: Iterable[Any] | dict[str, str] | None = None,
+        critic_llm: Backend | str | None = None,
+        memory: MemoryHook | Any | None = None,
+        mode: RunMode = RunMode.LEARNING_TRAIN,
+        *,
+        purpose_function: PurposeFunction | None = None,
+        phi_threshold: float = 9.0,
+        success_outcome: float = 1.0,
+        layout: Layout = "prefix",
+        trace_dir: str | Path | None = None,
+        trace: bool = True,
+        listeners: Sequence[ev.Listener] = (),
+        actor_max_tokens: int = 384,
+        retry_repeats: bool = True,
+        repeat_temperature: float = 0.7,
+    ) -> None:
+        self.llm = resolve_backend(llm)
+        self.environment = environment
+        tools: list[_ToolLike] = []
+        if available_actions is not None and not isinstance(available_actions, dict):
+            tools = [a for a in available_actions if hasattr(a, "arun")]
+        self.tools: dict[str, _ToolLike] = {t.name: t for t in tools}
+        self.specs = to_action_specs(available_actions)
+        self.critic_llm = resolve_backend(critic_llm) if critic_llm is not None else self.llm
+        self.purpose_function = purpose_function or PurposeFunction(self.critic_llm)
+        self.memory = _as_memory_hook(memory)
+        self.mode = mode
+        self.phi_threshold = phi_threshold
+        self.success_outcome = success_outcome
+        self.actor = Actor(self.llm, layout=layout, max_tokens=actor_max_tokens)
+        self.retry_repeats = retry_repeats
+        self.repeat_temperature = repeat_temperature
+        self.trace_dir = Path(trace_dir) if trace_dir is not None else ev.default_trace_dir()
+        self.trace_enabled = trace
+        self.bus = ev.EventBus()
+        for listener in listeners:
+            self.bus.subscribe(listener)
+
+    # ------------------------------------------------------------------------------ helpers
+    def _emit(self, run: Run, event: ev.Event) -> None:
+        object.__setattr__(event, "run_id", run.run_id)
+        self.bus.emit(event)
+
+    def _action_specs(self, state: State) -> list[ActionSpec]:
+        specs = list(self.environment.actions(state) or self.specs)
+        if not any(s.name == DONE for s in specs):
+            specs.append(DONE_SPEC)
+        return specs
+
+    def _account(self, run: Run, role: str, completion: Completion | None) -> Usage:
+        if completion is None:
+            return Usage(calls=0)
+        run.usage = run.usage + completion.usage
+        self._emit(
+            run,
+            ev.CostIncurred(
+                role=role,
+                model=completion.model,
+                prompt_tokens=completion.usage.prompt_tokens,
+                completion_tokens=completion.usage.completion_tokens,
+                processed_prompt_tokens=completion.usage.processed_prompt_tokens,
+                latency_s=completion.latency_s,
+            ),
+        )
+        return completion.usage
+
+    def _outcome(self, state: State) -> float | None:
+        try:
+            return self.environment.outcome(state)
+        except Exception:
+            return None
+
+    # ------------------------------------------------------------------------------ the loop
+    async def astart(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> Run:
+        state = initial_state if initial_state is not None else self.environment.reset()
+        run = Run(uuid.uuid4().hex[:12], purpose, state, state, max_steps)
+        if self.trace_enabled:
+            run.trace = ev.JsonlTrace(self.trace_dir / f"{run.run_id}.jsonl")
+            self.bus.subscribe(run.trace)
+        self._emit(
+            run,
+            ev.TaskStarted(
+                purpose=purpose,
+                mode=self.mode.value,
+                actor_model=self.llm.name,
+                critic_model=self.critic_llm.name,
+                max_steps=max_steps,
+            ),
+        )
+        if self.memory is not None:
+            try:
+                run.memory_text, ids = self.memory.compile_for(purpose, state.describe(1000))
+                run.memory_ids = list(ids)
+            except Exception as exc:
+                self._emit(run, ev.ErrorRaised(where="memory.retrieve", message=repr(exc)))
+            if run.memory_ids:
+                self._emit(run, ev.MemoryIncluded(step=0, ids=tuple(run.memory_ids)))
+        call = await self.purpose_function.ascore(purpose, state)
+        self._account(run, "critic", call.completion)
+        run.phi = call.score.phi
+        return run
+
+    async def astep(self, run: Run) -> Step:
+        if run.done:
+            raise RuntimeError(f"run {run.run_id} has stopped ({run.stop_reason})")
+        t0 = time.perf_counter()
+        index = len(run.steps) + 1
+        before = run.state
+        specs = self._action_specs(before)
+        decision = await self.actor.decide(
+            run.purpose, run.initial_state, run.steps, specs, run.memory_text, before
+        )
+        usage = self._account(run, "actor", decision.completion)
+        model_time = decision.completion.latency_s
+        if self.retry_repeats and _repeats_noop(run.steps, decision.action):
+            # a greedy small model tends to repeat an action that changed nothing: sample once more
+            retry = await self.actor.decide(
+                run.purpose,
+                run.initial_state,
+                run.steps,
+                specs,
+                run.memory_text,
+                before,
+                temperature=self.repeat_temperature,
+            )
+            usage = usage + self._account(run, "actor", retry.completion)
+            model_time += retry.completion.latency_s
+            decision = retry
+        action = decision.action
+        self._emit(
+            run,
+            ev.ActionChosen(
+                step=index,
+                name=action.name,
+                params=dict(action.params),
+                thought=action.thought,
+                valid=decision.valid,
+            ),
+        )
+        after, observation = await self._execute(run, decision.valid, decision.problem, action, before, specs)
+        self._emit(
+            run, ev.Observed(step=index, observation=observation[:2000], state_hash=after.fingerprint())
+        )
+        outcome = self._outcome(after)
+        anomalies: list[str] = []
+        if after.fingerprint() == before.fingerprint():
+            phi_after, evidence, confidence = run.phi, "state unchanged", 1.0
+            if decision.valid and not action.is_done:
+                observation += "\nNOTE: this action changed nothing. Do something different."
+        else:
+            call = await self.purpose_function.ascore(run.purpose, after, before, action)
+            usage = usage + self._account(run, "critic", call.completion)
+            model_time += call.completion.latency_s if call.completion else 0.0
+            phi_after, evidence, confidence = call.score.phi, call.score.evidence, call.score.confidence
+        if outcome is not None and abs(phi_after / 10.0 - outcome) > 0.5:
+            anomalies.append("ground_truth_disagreement")
+        if run.pending_lessons:
+            observation += "\n\n" + run.pending_lessons
+            run.pending_lessons = ""
+        step = Step(
+            index,
+            action,
+            before,
+            after,
+            run.phi,
+            phi_after,
+            observation,
+            evidence,
+            confidence,
+            tuple(anomalies),
+            usage,
+            model_time,
+            time.perf_counter() - t0,
+            outcome=outcome,
+        )
+        self._emit(
+            run,
+            ev.Scored(
+                step=index,
+                phi_before=step.phi_before,
+                phi_after=phi_after,
+                delta=step.delta,
+                evidence=evidence[:500],
+                confidence=confidence,
+                source="critic",
+                outcome=outcome,
+                anomalies=step.anomalies,
+            ),
+        )
+        run.steps.append(step)
+        run.state = after
+        run.phi = phi_after
+        run.stop_reason = self._stop_reason(run, action, after, outcome)
+        if not run.stop_reason and self.memory is not None:
+            self._refresh_memories(run, index, observation)
+        return step
+
+    def _refresh_memories(self, run: Run, index: int, observation: str) -> None:
+        """Routed lessons relevant to what just happened, appended (never rewriting the prefix)."""
+        try:
+            text, ids = self.memory.compile_for(run.purpose, observation[-800:], exclude=run.memory_ids)  # type: ignore[union-attr]
+        except Exception as exc:
+            self._emit(run, ev.ErrorRaised(where="memory.retrieve", message=repr(exc)))
+            return
+        new = [i for i in ids if i not in run.memory_ids]
+        if new and text:
+            run.memory_ids.extend(new)
+            run.pending_lessons = text
+            self._emit(run, ev.MemoryIncluded(step=index, ids=tuple(new)))
+
+    async def _execute(
+        self, run: Run, valid: bool, problem: str, action: Action, before: State, specs: Sequence[ActionSpec]
+    ) -> tuple[State, str]:
+        if not valid:
+            return before, f"Your reply was not a usable action: {problem}. Reply with one JSON action."
+        tool = self.tools.get(action.name)
+        try:
+            if tool is not None:
+                result = await tool.arun(**dict(action.params))
+                after = _apply_tool_result(self.environment, action, result, before)
+            else:
+                after = await asyncio.to_thread(self.environment.execute, action, before)
+        except Exception as exc:  # an environment bug must not lose the run
+            self._emit(run, ev.ErrorRaised(where=f"execute:{action.name}", message=repr(exc)))
+            return before, f"The action {action.name} failed: {type(exc).__name__}: {exc}"
+        if not isinstance(after, State):
+            self._emit(run, ev.ErrorRaised(where="execute", message=f"returned {type(after).__name__}"))
+            return before, "The environment returned no state."
+        return after, after.describe()
+
+    def _stop_reason(self, run: Run, action: Action, state: State, outcome: float | None) -> str:
+        if action.is_done:
+            return "done"
+        if self.environment.is_terminal(state):
+            return "terminal"
+        if outcome is not None and outcome >= self.success_outcome:
+            return "solved"
+        if outcome is None and run.phi >= self.phi_threshold:
+            return "phi_threshold"
+        if len(run.steps) >= run.max_steps:
+            return "max_steps"
+        return ""
+
+    def finish(self, run: Run) -> TaskResult:
+        outcome = self._outcome(run.state)
+        success = outcome >= self.success_outcome if outcome is not None else run.phi >= self.phi_threshold
+        agreement = _critic_agreement(run.steps, self.phi_threshold, self.success_outcome)
+        result = TaskResult(
+            purpose=run.purpose,
+            success=success,
+            final_phi=run.phi,
+            steps=list(run.steps),
+            final_state=run.state,
+            outcome=outcome,
+            stop_reason=run.stop_reason or "stopped",
+            usage=run.usage,
+            wall_time_s=time.perf_counter() - run.started,
+            run_id=run.run_id,
+            trace_path=str(run.trace.path) if run.trace else None,
+            memory_ids=tuple(run.memory_ids),
+            critic_agreement=agreement,
+        )
+        if self.memory is not None:
+            try:
+                for event in self.memory.after_task(result, self.mode):
+                    self._emit(run, event)
+            except Exception as exc:
+                self._emit(run, ev.ErrorRaised(where="memory.learn", message=repr(exc)))
+        self._emit(
+            run,
+            ev.TaskEnded(
+                success=success,
+                final_phi=run.phi,
+                steps=len(run.steps),
+                outcome=outcome,
+                stop_reason=result.stop_reason,
+                wall_time_s=result.wall_time_s,
+            ),
+        )
+        if run.trace is not None:
+            run.trace.close()
+        return result
+
+    async def arun_task(
+        self, purpose: str, initial_state: State | None = None, max_steps: int = 20
+    ) -> TaskResult:
+        run = await self.astart(purpose, initial_state, max_steps)
+        try:
+            while not run.done:
+                await self.astep(run)
+        except Exception as exc:
+            # a backend failure ends the run with what was done so far; nothing is lost
+            run.stop_reason = f"error: {type(exc).__name__}"
+            self._emit(run, ev.ErrorRaised(where="step", message=repr(exc)))
+            result = self.finish(run)
+            raise RunFailedError(result, exc) from exc
+        return self.finish(run)
+
+    def run_task(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> TaskResult:
+        return run_sync(lambda: self.arun_task(purpose, initial_state, max_steps))
+
+
+def _repeats_noop(steps: Sequence[Step], action: Action) -> bool:
+    """The action equals the previous one, which left the state unchanged."""
+    if not steps:
+        return False
+    last = steps[-1]
+    return (
+        last.action.name == action.name
+        and dict(last.action.params) == dict(action.params)
+        and last.state_before.fingerprint() == last.state_after.fingerprint()
+    )
+
+
+def _critic_agreement(steps: Sequence[Step], phi_threshold: float, success_outcome: float) -> float | None:
+    """Share of scored states with ground truth where the critic's verdict (Φ ≥ threshold)
+    matches it (outcome ≥ success level). None when no step had ground truth."""
+    votes = [
+        (s.phi_after >= phi_threshold) == (s.outcome >= success_outcome)
+        for s in steps
+        if s.outcome is not None
+    ]
+    return sum(votes) / len(votes) if votes else None
+
+
+def _apply_tool_result(env: Environment, action: Action, result: Any, state: State) -> State:
+    hook: Callable[[Action, Any, State], State] | None = getattr(env, "observe_tool", None)
+    if hook is not None:
+        return hook(action, result, state)
+    ok = getattr(result, "ok", True)
+    output = getattr(result, "output", "") if ok else f"ERROR: {getattr(result, 'error', '')}"
+    results = [
+        *state.data.get("tool_results", []),
+        {"tool": action.name, "ok": ok, "output": str(output)[:2000]},
+    ]
+    summary = (state.summary + "\n" if state.summary else "") + f"[{action.name}] {str(output)[:1000]}"
+    return State({**state.data, "tool_results": results}, summary)
+
+
+def _as_memory_hook(memory: Any) -> MemoryHook | None:
+    if memory is None:
+        return None
+    if hasattr(memory, "compile_for") and hasattr(memory, "after_task"):
+        return memory  # type: ignore[no-any-return]
+    from purpose_agent.memory.hook import StoreMemoryHook  # the memory kernel's adapter
+
+    return StoreMemoryHook(memory)  # type: ignore[no-any-return]

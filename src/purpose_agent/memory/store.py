@@ -1,0 +1,469 @@
+"""MemoryStore: one SQLite file (WAL) per memory space, with run modes enforced here.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction. Nothing is ever deleted: memories are
+rejected, archived or superseded, and every status change is kept with its reason.
+``EVAL_TEST`` opens the file read-only (``mode=ro``) so no byte of it changes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from purpose_agent.memory import retrieval
+from purpose_agent.memory._base import StoreBase, new_id, scan_text
+from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
+from purpose_agent.memory.credit import apply_credit
+from purpose_agent.memory.embeddings import Embedder
+from purpose_agent.memory.retrieval import Filters
+from purpose_agent.memory.types import (
+    MADE_BY,
+    SCOPES,
+    SHARED_KINDS,
+    TRUST_PRIORS,
+    Memory,
+    MemoryKind,
+    MemoryStatus,
+    Retrieved,
+    UnsafeMemoryError,
+    coerce_kind,
+    coerce_status,
+    jaccard,
+    normalize_text,
+)
+
+__all__ = ["MemoryStore", "scan_text"]
+
+P = MemoryStatus
+_STAGING_STATUSES = (P.CANDIDATE, P.QUARANTINED)
+_list = list
+
+
+class MemoryStore(StoreBase):
+    """Typed lessons in one SQLite file. See the module docstring for the guarantees."""
+
+    # ------------------------------------------------------------------ adding
+    def _find_duplicate(
+        self, c: sqlite3.Connection, text: str, kind: MemoryKind, scope: str, key: str | None
+    ) -> Memory | None:
+        row = c.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE kind = ? AND norm = ? AND scope = ? AND scope_key IS ? "
+            "ORDER BY seq LIMIT 1",
+            (kind.value, normalize_text(text), scope, key),
+        ).fetchone()
+        if row is not None:
+            return row_to_memory(row)
+        f = Filters(kinds=(kind,), statuses=tuple(P), scope=scope)
+        for m, _rel in retrieval.recall_bm25(c, text, 10, f):
+            if m.scope_key == key and jaccard(m.text, text) >= self.dedupe_threshold:
+                return m
+        return None
+
+    def add(
+        self,
+        text: str,
+        kind: MemoryKind | str,
+        *,
+        scope: str = "global",
+        scope_key: str | None = None,
+        status: MemoryStatus | str = MemoryStatus.CANDIDATE,
+        made_by: str = "distiller",
+        sources: Iterable[str] = (),
+        trust: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> str:
+        """Store a lesson and return its id; a near-duplicate of the same kind and scope is
+        merged into the existing memory (counter bumped, sources joined) and its id returned.
+
+        Adding as PROMOTED scans the text first: an unsafe one is stored as rejected and
+        UnsafeMemoryError is raised.
+        """
+        kind, status = coerce_kind(kind), coerce_status(status)
+        text = text.strip()
+        if not text:
+            raise ValueError("a memory needs a non-empty text")
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; expected one of {SCOPES}")
+        if made_by not in MADE_BY:
+            raise ValueError(f"unknown made_by {made_by!r}; expected one of {MADE_BY}")
+        if status not in _STAGING_STATUSES:
+            self._require_write(f"adding a {status.value} memory")
+        else:
+            self._require_stage("adding a memory")
+        safe, why = self._scan(text, kind.value, scope) if status is P.PROMOTED else (True, "")
+        trust_v = float(TRUST_PRIORS[kind] if trust is None else trust)
+        srcs = [str(s) for s in sources]
+        now = time.time()
+        with self._tx() as c:
+            dup = self._find_duplicate(c, text, kind, scope, scope_key)
+            if dup is not None:
+                if self.mode.can_write or dup.status in _STAGING_STATUSES:
+                    merged = list(dict.fromkeys([*dup.sources, *srcs]))
+                    c.execute(
+                        "UPDATE memories SET merges = merges + 1, sources = ?, trust = MAX(trust, ?), "
+                        "updated_at = ? WHERE id = ?",
+                        (json.dumps(merged), trust_v if trust is not None else dup.trust, now, dup.id),
+                    )
+                if status is P.PROMOTED and dup.status is not P.PROMOTED and safe:
+                    c.execute("UPDATE memories SET status = ? WHERE id = ?", (P.PROMOTED.value, dup.id))
+                    self._history(c, dup.id, dup.status, P.PROMOTED, f"promoted on re-add by {made_by}")
+                return dup.id
+            mid = new_id()
+            final = status if safe else P.REJECTED
+            c.execute(
+                f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    mid,
+                    kind.value,
+                    text,
+                    final.value,
+                    scope,
+                    scope_key,
+                    made_by,
+                    json.dumps(srcs),
+                    trust_v,
+                    0.5,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    "[]",
+                    None,
+                    json.dumps(meta or {}),
+                    now,
+                    now,
+                    normalize_text(text),
+                ),
+            )
+            self._history(c, mid, None, final, f"added by {made_by}" + ("" if safe else f"; {why}"))
+        if not safe:
+            raise UnsafeMemoryError(mid, why)
+        self._embed_new([mid])
+        return mid
+
+    # ------------------------------------------------------------------ status changes
+    def set_status(self, memory_id: str, status: MemoryStatus | str, reason: str) -> Memory:
+        """Move a memory to ``status`` with a reason (kept in its history); returns it updated.
+
+        Promotion scans the text first; an unsafe memory is rejected and UnsafeMemoryError raised.
+        LEARNING_VALIDATION may only quarantine; EVAL_TEST raises.
+        """
+        status = coerce_status(status)
+        if not reason.strip():
+            raise ValueError("a status change needs a reason")
+        if status is P.QUARANTINED:
+            self._require_stage("quarantining a memory")
+        else:
+            self._require_write(f"setting a memory to {status.value}")
+        with self._lock:
+            current = self.get(memory_id)
+            if not self.mode.can_write and current.status is not P.CANDIDATE:
+                raise self._deny(
+                    f"quarantining a {current.status.value} memory", "only candidates may be quarantined"
+                )
+            safe, why = (True, "")
+            if status is P.PROMOTED and current.status is not P.PROMOTED:
+                safe, why = self._scan(current.text, current.kind.value, current.scope)
+            final, final_reason = (status, reason) if safe else (P.REJECTED, f"{why} (while: {reason})")
+            with self._tx() as c:
+                old = self._get(c, memory_id)
+                if old.status is not final:
+                    c.execute(
+                        "UPDATE memories SET status = ?, updated_at = ? WHERE id = ?",
+                        (final.value, time.time(), memory_id),
+                    )
+                    self._history(c, memory_id, old.status, final, final_reason)
+            if not safe:
+                raise UnsafeMemoryError(memory_id, why)
+            return self.get(memory_id)
+
+    def promote(self, memory_id: str, reason: str) -> Memory:
+        return self.set_status(memory_id, P.PROMOTED, reason)
+
+    def reject(self, memory_id: str, reason: str) -> Memory:
+        return self.set_status(memory_id, P.REJECTED, reason)
+
+    def quarantine(self, memory_id: str, reason: str) -> Memory:
+        return self.set_status(memory_id, P.QUARANTINED, reason)
+
+    def archive(self, memory_id: str, reason: str) -> Memory:
+        return self.set_status(memory_id, P.ARCHIVED, reason)
+
+    def supersede(
+        self,
+        old_ids: Sequence[str],
+        new_text: str,
+        kind: MemoryKind | str,
+        reason: str,
+        *,
+        made_by: str = "evolution",
+        trust: float | None = None,
+    ) -> str:
+        """Store ``new_text`` as a promoted memory that replaces ``old_ids`` (archived, linked
+        both ways); returns the new id. ``rollback(new_id)`` restores them."""
+        self._require_write("superseding memories")
+        kind = coerce_kind(kind)
+        if not old_ids or not new_text.strip() or made_by not in MADE_BY:
+            raise ValueError("supersede needs old ids, a non-empty new text and a valid made_by")
+        olds = [self.get(i) for i in dict.fromkeys(old_ids)]
+        first = olds[0]
+        safe, why = self._scan(new_text, kind.value, first.scope)
+        if not safe:
+            raise UnsafeMemoryError("(new)", why)
+        mid, now = new_id(), time.time()
+        q = sum(m.q for m in olds) / len(olds)
+        srcs = list(dict.fromkeys(s for m in olds for s in m.sources))
+        trust_v = float(TRUST_PRIORS[kind] if trust is None else trust)
+        with self._tx() as c:
+            c.execute(
+                f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    mid,
+                    kind.value,
+                    new_text.strip(),
+                    P.PROMOTED.value,
+                    first.scope,
+                    first.scope_key,
+                    made_by,
+                    json.dumps(srcs),
+                    trust_v,
+                    q,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    json.dumps([m.id for m in olds]),
+                    None,
+                    "{}",
+                    now,
+                    now,
+                    normalize_text(new_text),
+                ),
+            )
+            self._history(c, mid, None, P.PROMOTED, f"supersedes {len(olds)}: {reason}")
+            for m in olds:
+                c.execute(
+                    "UPDATE memories SET status = ?, superseded_by = ?, updated_at = ? WHERE id = ?",
+                    (P.ARCHIVED.value, mid, now, m.id),
+                )
+                self._history(c, m.id, m.status, P.ARCHIVED, f"superseded by {mid}: {reason}")
+        self._embed_new([mid])
+        return mid
+
+    def rollback(self, memory_id: str, reason: str) -> _list[str]:
+        """Undo a promotion: the memory becomes rejected (history kept) and every memory it
+        superseded gets back the status it had before; returns the restored ids."""
+        self._require_write("rolling back a promotion")
+        with self._lock:
+            m = self.get(memory_id)
+            if m.status is not P.PROMOTED:
+                raise ValueError(
+                    f"memory {memory_id} is {m.status.value}; only a promotion can be rolled back"
+                )
+            restored: list[str] = []
+            with self._tx() as c:
+                now = time.time()
+                c.execute(
+                    "UPDATE memories SET status = ?, updated_at = ? WHERE id = ?",
+                    (P.REJECTED.value, now, memory_id),
+                )
+                self._history(c, memory_id, P.PROMOTED, P.REJECTED, f"rollback: {reason}")
+                for old_id in m.supersedes:
+                    old = self._get(c, old_id)
+                    if old.superseded_by != memory_id:
+                        continue
+                    row = c.execute(
+                        "SELECT old_status FROM status_history WHERE memory_id = ? AND new_status = ? "
+                        "ORDER BY seq DESC LIMIT 1",
+                        (old_id, P.ARCHIVED.value),
+                    ).fetchone()
+                    prev = P(row[0]) if row and row[0] else P.PROMOTED
+                    c.execute(
+                        "UPDATE memories SET status = ?, superseded_by = NULL, updated_at = ? WHERE id = ?",
+                        (prev.value, now, old_id),
+                    )
+                    self._history(
+                        c, old_id, old.status, prev, f"restored by rollback of {memory_id}: {reason}"
+                    )
+                    restored.append(old_id)
+            return restored
+
+    # ------------------------------------------------------------------ runs and credit
+    def record_inclusion(self, ids: Iterable[str], run_id: str) -> None:
+        """Record that ``ids`` were in a prompt of ``run_id`` (staging rows in LEARNING_VALIDATION;
+        ``times_included`` only counts training runs). Idempotent per (run_id, id)."""
+        self._require_stage("recording included memories")
+        staging = 0 if self.mode.can_write else 1
+        with self._tx() as c:
+            for mid in dict.fromkeys(ids):
+                cur = c.execute(
+                    "INSERT OR IGNORE INTO inclusions (run_id, memory_id, staging, at) VALUES (?,?,?,?)",
+                    (run_id, mid, staging, time.time()),
+                )
+                if cur.rowcount == 1 and not staging:
+                    c.execute("UPDATE memories SET times_included = times_included + 1 WHERE id = ?", (mid,))
+
+    def credit(self, ids: Iterable[str], outcome: float, run_id: str) -> _list[str]:
+        """Credit the memories that were in the prompt with the run's outcome in [0, 1]:
+        helpful if ≥ 0.5 else harmful, Q moves toward the outcome. Idempotent per (run_id, id);
+        when inclusions were recorded for the run, ids not included are ignored."""
+        self._require_write("crediting memories")
+        with self._tx() as c:
+            return apply_credit(c, ids, outcome, run_id)
+
+    def record_replay(
+        self,
+        memory_id: str,
+        with_scores: Sequence[float],
+        without_scores: Sequence[float],
+        decision: str,
+        reason: str,
+    ) -> None:
+        """Store one memory-CI replay result (staging data)."""
+        self._require_stage("recording a replay result")
+        mw = sum(with_scores) / len(with_scores) if with_scores else 0.0
+        mo = sum(without_scores) / len(without_scores) if without_scores else 0.0
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO replay_results (memory_id, with_scores, without_scores, gain, decision, reason, at) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (
+                    memory_id,
+                    json.dumps(list(with_scores)),
+                    json.dumps(list(without_scores)),
+                    mw - mo,
+                    decision,
+                    reason,
+                    time.time(),
+                ),
+            )
+
+    # ------------------------------------------------------------------ retrieval
+    def _embedder(self, required: bool) -> Embedder | None:
+        from purpose_agent.memory.embeddings import default_embedder, embed_available
+
+        arg = self._embedder_arg
+        if arg == "auto":
+            return default_embedder() if (required or embed_available()) else None
+        if arg is None and required:
+            return default_embedder()  # raises MissingExtraError without the extra
+        return arg if not isinstance(arg, str) else None
+
+    def _embed_new(self, ids: Sequence[str]) -> None:
+        if self._embedder_arg is None or not self.mode.can_write:
+            return
+        emb = self._embedder(required=False)
+        if emb is not None:
+            self.index_embeddings(ids=ids)
+
+    def index_embeddings(self, *, ids: Sequence[str] | None = None, batch: int = 64) -> int:
+        """Compute and store missing embeddings (all, or of ``ids``); returns how many."""
+        from purpose_agent.memory.embeddings import to_blob
+
+        self._require_write("storing embeddings")
+        emb = self._embedder(required=True)
+        assert emb is not None
+        sql = "SELECT m.id, m.text FROM memories m LEFT JOIN embeddings e ON e.memory_id = m.id AND e.model = ? WHERE e.memory_id IS NULL"
+        with self._lock:
+            rows = self.conn.execute(sql, (emb.name,)).fetchall()
+        if ids is not None:
+            wanted = set(ids)
+            rows = [r for r in rows if r[0] in wanted]
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            vecs = emb.embed([r[1] for r in chunk])
+            with self._tx() as c:
+                c.executemany(
+                    "INSERT OR REPLACE INTO embeddings (memory_id, model, dim, vec) VALUES (?,?,?,?)",
+                    [(r[0], emb.name, emb.dim, to_blob(v)) for r, v in zip(chunk, vecs, strict=True)],
+                )
+        return len(rows)
+
+    def retrieve(
+        self,
+        query: str,
+        k: int = 6,
+        *,
+        kinds: Iterable[MemoryKind | str] | None = None,
+        scope: str | None = None,
+        scope_key: str | None = None,
+        statuses: Iterable[MemoryStatus | str] = (MemoryStatus.PROMOTED,),
+        exclude_ids: Iterable[str] = (),
+        dense: bool | None = None,
+        q_weight: float | None = None,
+        pool: int | None = None,
+    ) -> _list[Retrieved]:
+        """Recall (BM25; hybrid with dense cosine by reciprocal rank fusion when an embedder is
+        available, or ``dense=True``), then re-rank by (1 − w)·relevance + w·Q."""
+        f = Filters(
+            tuple(coerce_kind(x) for x in kinds) if kinds is not None else None,
+            tuple(coerce_status(s) for s in statuses),
+            scope,
+            scope_key,
+            tuple(exclude_ids),
+        )
+        n = pool or max(4 * k, 24)
+        with self._lock:
+            lex = retrieval.recall_bm25(self.conn, query, n, f)
+            emb = self._embedder(required=bool(dense)) if dense is not False else None
+            if emb is not None:
+                sem = self._dense.recall(self.conn, emb, query, n, f, self._version())
+                cands = retrieval.fuse_rrf([lex, sem]) if sem else lex
+            else:
+                cands = lex
+        return retrieval.rerank(cands, k, self.q_weight if q_weight is None else q_weight)
+
+    def retrieve_mixture(
+        self,
+        query: str,
+        shared: int = 2,
+        routed: int = 4,
+        *,
+        shared_kinds: Sequence[MemoryKind | str] = SHARED_KINDS,
+        **kwargs: Any,
+    ) -> _list[Retrieved]:
+        """Mixture-of-Heuristics: ``shared`` always-on memories (highest trust × Q among
+        ``shared_kinds``) plus the ``routed`` best for the query; never more than shared + routed."""
+        f = Filters(
+            None,
+            tuple(coerce_status(s) for s in kwargs.get("statuses", (P.PROMOTED,))),
+            kwargs.get("scope"),
+            kwargs.get("scope_key"),
+            tuple(kwargs.get("exclude_ids", ())),
+        )
+        with self._lock:
+            always = retrieval.shared_memories(self.conn, shared, [coerce_kind(x) for x in shared_kinds], f)
+        taken = tuple(r.memory.id for r in always)
+        kwargs["exclude_ids"] = (*tuple(kwargs.get("exclude_ids", ())), *taken)
+        return always + self.retrieve(query, routed, **kwargs) if routed > 0 else always
+
+    # ------------------------------------------------------------------ reports and transfer
+    def status_report(self, *, top: int = 10) -> dict[str, Any]:
+        """Memories by kind and status, top promoted with utilities, rejected with reasons."""
+        from purpose_agent.memory._report import build_report
+
+        with self._lock:
+            return build_report(self, top)
+
+    def export(self, path: str | Path) -> int:
+        """Write every memory with its history as JSONL; returns the number written."""
+        from purpose_agent.memory._report import export_jsonl
+
+        with self._lock:
+            return export_jsonl(self, Path(path))
+
+    def import_jsonl(self, path: str | Path) -> dict[str, int]:
+        """Import an export: known ids and duplicates are skipped; promoted lessons are scanned
+        (unsafe ones arrive rejected). One transaction. Returns counts added/skipped/rejected."""
+        from purpose_agent.memory._report import import_jsonl
+
+        self._require_write("importing memories")
+        return import_jsonl(self, Path(path))

@@ -1,0 +1,226 @@
+"""``PythonExecTool``: run model-written Python in a limited, isolated subprocess.
+
+Every run gets a fresh temporary directory, ``python -I``, a scrubbed environment, rlimits and a
+wall-clock timeout that kills the whole process group. Bubblewrap adds filesystem, PID and network
+isolation where it works; otherwise ``unshare`` denies the network where it works. The result's
+``meta["isolation"]`` lists exactly what was applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any, Literal
+
+from purpose_agent.errors import ToolError
+from purpose_agent.tools import _sandbox
+from purpose_agent.tools.base import BaseTool, ToolResult
+
+Isolation = Literal["auto", "bwrap", "unshare", "none"]
+_BASE_LAYERS = ["subprocess", "rlimits", "isolated-mode", "scrubbed-env", "tempdir", "process-group-kill"]
+_SIGNAL_HINTS: dict[signal.Signals, str] = {
+    signal.SIGXCPU: "CPU time limit exceeded",
+    signal.SIGKILL: "killed (memory, CPU or process limit)",
+    signal.SIGXFSZ: "file size limit exceeded",
+    signal.SIGSEGV: "segmentation fault (often the memory limit)",
+}
+
+
+def _read_head(path: str, cap: int) -> tuple[bytes, bool]:
+    """The first ``cap`` bytes of a file, and whether there was more."""
+    with open(path, "rb") as fh:
+        data = fh.read(cap + 1)
+    return data[:cap], len(data) > cap
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def _kill_cgroup(group: _sandbox.PidsCgroup) -> None:
+    """Kill every process of the run (also ones that escaped the process group), drop the cgroup."""
+    for _ in range(50):
+        left = await asyncio.to_thread(group.kill_all)
+        if not left and await asyncio.to_thread(group.remove):
+            return
+        await asyncio.sleep(0.02)
+
+
+class PythonExecTool(BaseTool):
+    """Runs Python code and returns its stdout; a non-zero exit, a limit or a timeout is an error."""
+
+    _self_timed = True
+
+    def __init__(
+        self,
+        timeout: float = 10.0,
+        memory_mb: int = 256,
+        *,
+        cpu_seconds: int | None = None,
+        file_size_mb: int = 16,
+        max_processes: int = 32,
+        max_output_chars: int = 8000,
+        allow_network: bool = False,
+        isolation: Isolation = "auto",
+        python: str | None = None,
+        name: str = "python",
+    ) -> None:
+        if timeout <= 0 or memory_mb < 32 or max_processes < 1:
+            raise ToolError("PythonExecTool needs timeout > 0, memory_mb >= 32 and max_processes >= 1")
+        if isolation not in ("auto", "bwrap", "unshare", "none"):
+            raise ToolError(f"unknown isolation {isolation!r}: use auto, bwrap, unshare or none")
+        self.name = name
+        self.timeout = timeout
+        self.limits = _sandbox.Limits(
+            cpu_seconds=cpu_seconds or max(1, int(timeout) + 1),
+            memory_mb=memory_mb,
+            file_size_mb=file_size_mb,
+            max_processes=max_processes,
+        )
+        self.max_output_chars = max_output_chars
+        self.allow_network = allow_network
+        self.isolation: Isolation = isolation
+        self.python = python or sys.executable
+        self.description = (
+            "Run a short Python 3 program in a sandbox and return what it prints. Use print() for the "
+            f"answer. Limits: {timeout:g} s, {memory_mb} MB, no network, no files outside its folder."
+        )
+        self.parameters = {
+            "type": "object",
+            "properties": {"code": {"type": "string", "description": "complete Python source to run"}},
+            "required": ["code"],
+            "additionalProperties": False,
+        }
+
+    def _plan(self, workdir: str) -> tuple[list[str], list[str], str | None]:
+        """The command prefix, the isolation layers and the cwd for one run."""
+        layers = list(_BASE_LAYERS)
+        mode = self.isolation
+        if mode in ("auto", "bwrap") and _sandbox.bwrap_works(self.python):
+            prefix = _sandbox.bwrap_command(
+                self.python, workdir, network=self.allow_network, tmpfs_mb=self.limits.tmpfs_mb
+            )
+            layers += ["bwrap", "read-only-fs", "pid-namespace", "user-namespace", "uid-65534"]
+            if not self.allow_network:
+                layers.append("no-network")
+            return prefix, layers, None
+        if mode == "bwrap":
+            raise ToolError("bubblewrap isolation was required but bwrap is missing or cannot run here")
+        if mode in ("auto", "unshare") and _sandbox.unshare_works(self.python):
+            layers += ["unshare", "user-namespace"] + ([] if self.allow_network else ["no-network"])
+            return _sandbox.unshare_command(network=self.allow_network), layers, workdir
+        if mode == "unshare":
+            raise ToolError("unshare isolation was required but it cannot run here")
+        return [], layers, workdir
+
+    def _make_cgroup(self) -> _sandbox.PidsCgroup | None:
+        root = _sandbox.pids_cgroup_root()
+        if root is None:
+            return None
+        try:
+            return _sandbox.PidsCgroup(root, self.limits.max_processes)
+        except OSError:
+            return None
+
+    def isolation_layers(self) -> list[str]:
+        """What isolation a run would get on this machine (probes once, then cached)."""
+        with tempfile.TemporaryDirectory(prefix="pa-pyexec-") as tmp:
+            try:
+                return self._plan(tmp)[1]
+            except ToolError:
+                return []
+
+    async def _arun(self, **kwargs: Any) -> ToolResult:
+        code: str = kwargs["code"]
+        workdir = tempfile.mkdtemp(prefix="pa-pyexec-")
+        outdir = tempfile.mkdtemp(prefix="pa-pyexec-out-")
+        try:
+            with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as fh:
+                fh.write(code)
+            try:
+                prefix, layers, cwd = await asyncio.to_thread(self._plan, workdir)
+            except ToolError as exc:
+                return ToolResult.failure(str(exc), kind="unavailable")
+            script = os.path.join(_sandbox.SANDBOX_DIR if cwd is None else workdir, "main.py")
+            return await self._execute([*prefix, self.python, "-I", script], cwd, workdir, outdir, layers)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            await asyncio.to_thread(shutil.rmtree, outdir, True)
+
+    async def _execute(
+        self, cmd: list[str], cwd: str | None, workdir: str, outdir: str, layers: list[str]
+    ) -> ToolResult:
+        start = time.perf_counter()
+        group = await asyncio.to_thread(self._make_cgroup)
+        if group is not None:
+            layers = [*layers, "pids-cgroup"]
+        out_path, err_path = os.path.join(outdir, "stdout"), os.path.join(outdir, "stderr")
+        try:
+            with open(out_path, "wb") as out_fh, open(err_path, "wb") as err_fh:
+                proc = await asyncio.create_subprocess_exec(
+                    *cmd,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out_fh,
+                    stderr=err_fh,
+                    cwd=cwd or workdir,
+                    env=_sandbox.base_env(workdir),
+                    preexec_fn=_sandbox.rlimit_preexec(self.limits, group.join_self if group else None),
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            if group is not None:
+                await asyncio.to_thread(group.remove)
+            return ToolResult.failure(f"could not start the sandbox: {exc}", kind="unavailable")
+        timed_out = False
+        try:
+            await asyncio.wait_for(proc.wait(), self.timeout)
+        except TimeoutError:
+            timed_out = True
+        finally:
+            _kill_group(proc.pid)  # also reaps background children left behind
+            if group is not None:
+                await _kill_cgroup(group)
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        cap = self.max_output_chars * 4
+        out, out_cut = await asyncio.to_thread(_read_head, out_path, cap)
+        err, _ = await asyncio.to_thread(_read_head, err_path, cap)
+        stdout = out.decode("utf-8", "replace")[: self.max_output_chars]
+        stderr = err.decode("utf-8", "replace")
+        meta: dict[str, Any] = {
+            "isolation": layers,
+            "returncode": proc.returncode,
+            "stderr": stderr[-4000:],
+            "duration_s": round(time.perf_counter() - start, 4),
+            "truncated": out_cut or len(out) > self.max_output_chars,
+        }
+        if timed_out:
+            msg = f"timed out after {self.timeout:g} s (wall clock); the process group was killed"
+            return ToolResult.failure(msg, stdout, kind="timeout", **meta)
+        rc = proc.returncode or 0
+        if rc == 0:
+            return ToolResult.success(stdout, stdout, **meta)
+        return ToolResult.failure(self._describe_failure(rc, stderr, "bwrap" in layers), stdout, **meta)
+
+    @staticmethod
+    def _describe_failure(rc: int, stderr: str, via_bwrap: bool) -> str:
+        sig = -rc if rc < 0 else (rc - 128 if via_bwrap and rc > 128 else 0)
+        tail = stderr.strip()[-1500:]
+        if sig:
+            try:
+                signum = signal.Signals(sig)
+                name, hint = signum.name, _SIGNAL_HINTS.get(signum, "")
+            except ValueError:
+                name, hint = f"signal {sig}", ""
+            text = f"the program was killed by {name}" + (f": {hint}" if hint else "")
+            return text + (f"\n{tail}" if tail else "")
+        return f"the program exited with code {rc}" + (f":\n{tail}" if tail else "")
