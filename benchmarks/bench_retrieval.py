@@ -23,25 +23,35 @@ from purpose_agent.memory import MemoryKind, MemoryStore
 from purpose_agent.memory._schema import MEMORY_COLUMNS, SCHEMA_VERSION
 from purpose_agent.memory.types import TRUST_PRIORS, normalize_text
 
-VERBS = (
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+VERBS = _words(
     "read write open close parse validate check compare sort filter merge split rename move copy delete "
     "search count sum multiply divide round format convert compile test debug retry cache log measure "
-    "cook slice chop fry roast boil take drop examine inventory navigate unlock pick place".split()
+    "cook slice chop fry roast boil take drop examine inventory navigate unlock pick place"
 )
-NOUNS = (
+NOUNS = _words(
     "file directory path config table column row index query schema record list array string number "
     "date time unit price total invoice report chart map key door coin recipe knife pan stove fridge "
     "apple carrot potato onion egg kitchen corridor garden cellar test function module class method "
-    "error exception timeout request response token header payload sandbox calculator database".split()
+    "error exception timeout request response token header payload sandbox calculator database"
 )
-CONDS = (
-    "before after when unless until if whenever once while instead".split()
-)
-TOOLS = "calculator python read_file write_file search shell sql http grep editor".split()
-KINDS = [MemoryKind.SKILL_CARD, MemoryKind.EPISODIC_CASE, MemoryKind.FAILURE_PATTERN, MemoryKind.TOOL_POLICY,
-         MemoryKind.CRITIC_CALIBRATION, MemoryKind.USER_PREFERENCE, MemoryKind.PURPOSE_CONTRACT]
+CONDS = _words("before after when unless until if whenever once while instead")
+TOOLS = _words("calculator python read_file write_file search shell sql http grep editor")
+KINDS = [
+    MemoryKind.SKILL_CARD,
+    MemoryKind.EPISODIC_CASE,
+    MemoryKind.FAILURE_PATTERN,
+    MemoryKind.TOOL_POLICY,
+    MemoryKind.CRITIC_CALIBRATION,
+    MemoryKind.USER_PREFERENCE,
+    MemoryKind.PURPOSE_CONTRACT,
+]
 KIND_WEIGHTS = [30, 20, 20, 15, 5, 5, 5]
-SYLLABLES = "ka ri to mu ne sa lo vi pe du ra zo fi ge ho ty qu bel dor man tek vor lin sur".split()
+SYLLABLES = _words("ka ri to mu ne sa lo vi pe du ra zo fi ge ho ty qu bel dor man tek vor lin sur")
 
 
 def _vocab(rng: random.Random, n: int = 5000) -> list[str]:
@@ -61,7 +71,9 @@ def _lesson(rng: random.Random, rare: list[str]) -> str:
     if rng.random() < 0.6:
         parts.append(f"and {rng.choice(VERBS)} every {rng.choice(NOUNS)} of {rng.choice(rare)}")
     if rng.random() < 0.3:
-        parts.append(f"otherwise the {rng.choice(NOUNS)} fails with {rng.choice(rare)} error {rng.randint(1, 999)}")
+        parts.append(
+            f"otherwise the {rng.choice(NOUNS)} fails with {rng.choice(rare)} error {rng.randint(1, 999)}"
+        )
     return " ".join(parts) + "."
 
 
@@ -84,11 +96,31 @@ def build(path: Path, n: int, seed: int = 7) -> float:
             text = _lesson(rng, rare)
             status = rng.choices(["promoted", "candidate", "rejected", "archived"], [70, 15, 10, 5])[0]
             q = rng.random()
-            rows.append((
-                "mem_" + uuid.UUID(int=rng.getrandbits(128)).hex[:16], kind.value, text, status, "global", None,
-                "distiller", json.dumps([f"run-{i % 997}"]), TRUST_PRIORS[kind], q, rng.randint(0, 20),
-                0, 0, 0, 0, "[]", None, "{}", now, now, normalize_text(text),
-            ))
+            rows.append(
+                (
+                    "mem_" + uuid.UUID(int=rng.getrandbits(128)).hex[:16],
+                    kind.value,
+                    text,
+                    status,
+                    "global",
+                    None,
+                    "distiller",
+                    json.dumps([f"run-{i % 997}"]),
+                    TRUST_PRIORS[kind],
+                    q,
+                    rng.randint(0, 20),
+                    0,
+                    0,
+                    0,
+                    0,
+                    "[]",
+                    None,
+                    "{}",
+                    now,
+                    now,
+                    normalize_text(text),
+                )
+            )
         with store._tx() as c:
             c.executemany(
                 f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES ({','.join('?' * 21)})", rows
@@ -100,7 +132,7 @@ def build(path: Path, n: int, seed: int = 7) -> float:
 
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def bench(n: int, queries: int, cache: Path) -> dict[str, float]:
@@ -124,8 +156,10 @@ def bench(n: int, queries: int, cache: Path) -> dict[str, float]:
     with store:
         for q in qs[:10]:  # warm the page cache
             store.retrieve(q)
-        for name, fn in (("retrieve", lambda q: store.retrieve(q, k=6)),
-                         ("mixture", lambda q: store.retrieve_mixture(q, shared=2, routed=4))):
+        for name, fn in (
+            ("retrieve", lambda q: store.retrieve(q, k=6)),
+            ("mixture", lambda q: store.retrieve_mixture(q, shared=2, routed=4)),
+        ):
             lat = []
             for q in qs:
                 t = time.perf_counter()
@@ -144,7 +178,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "purpose_agent_bench")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    print(f"{'memories':>9} {'build s':>8} {'open ms':>8} {'retrieve p50/p95 ms':>21} {'mixture p50/p95 ms':>20}")
+    print(
+        f"{'memories':>9} {'build s':>8} {'open ms':>8} {'retrieve p50/p95 ms':>21} {'mixture p50/p95 ms':>20}"
+    )
     for n in args.sizes:
         r = bench(n, args.queries, args.cache)
         print(

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from purpose_agent.core import events as ev
 from purpose_agent.core.actor import Actor, Layout
@@ -94,7 +94,7 @@ class Orchestrator:
         self.environment = environment
         tools: list[_ToolLike] = []
         if available_actions is not None and not isinstance(available_actions, dict):
-            tools = [a for a in available_actions if hasattr(a, "arun")]
+            tools = [cast(_ToolLike, a) for a in available_actions if hasattr(a, "arun")]
         self.tools: dict[str, _ToolLike] = {t.name: t for t in tools}
         self.specs = to_action_specs(available_actions)
         self.critic_llm = resolve_backend(critic_llm) if critic_llm is not None else self.llm

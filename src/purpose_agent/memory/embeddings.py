@@ -40,8 +40,9 @@ class Embedder(Protocol):
 
 def _missing(package: str, purpose: str, hint: str | None = None) -> MissingExtraError:
     err = MissingExtraError(package, "embed", purpose)
-    if hint:
-        err.args = (f"the optional package {package!r} is needed for {purpose}; install it with: {hint}",)
+    if hint:  # ImportError prints .msg
+        err.msg = f"the optional package {package!r} is needed for {purpose}; install it with: {hint}"
+        err.args = (err.msg,)
     return err
 
 

@@ -371,12 +371,20 @@ class MemoryStore(StoreBase):
         self._require_write("storing embeddings")
         emb = self._embedder(required=True)
         assert emb is not None
-        sql = "SELECT m.id, m.text FROM memories m LEFT JOIN embeddings e ON e.memory_id = m.id AND e.model = ? WHERE e.memory_id IS NULL"
+        sql = (
+            "SELECT m.id, m.text FROM memories m LEFT JOIN embeddings e ON e.memory_id = m.id "
+            "AND e.model = ? WHERE e.memory_id IS NULL"
+        )
         with self._lock:
-            rows = self.conn.execute(sql, (emb.name,)).fetchall()
-        if ids is not None:
-            wanted = set(ids)
-            rows = [r for r in rows if r[0] in wanted]
+            if ids is None:
+                rows = self.conn.execute(sql, (emb.name,)).fetchall()
+            else:
+                wanted = list(dict.fromkeys(ids))
+                rows = []
+                for i in range(0, len(wanted), 500):  # stay under SQLite's parameter limit
+                    part = wanted[i : i + 500]
+                    q = sql + f" AND m.id IN ({','.join('?' * len(part))})"
+                    rows += self.conn.execute(q, [emb.name, *part]).fetchall()
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             vecs = emb.embed([r[1] for r in chunk])

@@ -325,10 +325,13 @@ def _regex_fallback(text: str, schema: Schema) -> dict[str, Any]:
             continue
         enum = sub.get("enum")
         if enum and all(isinstance(e, int) for e in enum):
+            scale = re.search(r"(?<![\d.])(-?\d+)\s*(?:/|out of)\s*\d+", text, re.I)
+            named = re.search(re.escape(key) + r"\W{0,5}(-?\d+)(?![\d.])", text, re.I)
             nums = [int(n) for n in re.findall(r"(?<![\d.])-?\d+(?![\d.])", text)]
-            inrange = [n for n in nums if n in enum]
+            picks = [int(m.group(1)) for m in (named, scale) if m] + nums[::-1]
+            inrange = [n for n in picks if n in enum]
             if inrange:
-                out[key] = inrange[-1]
+                out[key] = inrange[0]
         elif sub.get("type") == "string" and key in schema.get("required", []) and len(props) == 1:
             out[key] = text.strip()
     return out

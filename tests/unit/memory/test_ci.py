@@ -15,7 +15,7 @@ K, S = MemoryKind, MemoryStatus
 class FakeReplay:
     """Outcomes per validation task depend on which lesson is forced in (same 'seeds')."""
 
-    BASE = [0.5, 0.5, 0.5, 0.5]
+    BASE = (0.5, 0.5, 0.5, 0.5)
 
     def __init__(self, store):
         self.store = store
@@ -100,12 +100,15 @@ def test_non_candidates_are_skipped_and_failures_deferred(env):
     d = MemoryCI(store, broken).process_one(mid)
     assert d.action == "deferred" and "crashed" in d.reason
     assert store.get(mid).status is S.QUARANTINED
-    assert MemoryCI(store, None).process_one(store.add("Another helps lesson", K.SKILL_CARD)).action == "deferred"
+    assert (
+        MemoryCI(store, None).process_one(store.add("Another helps lesson", K.SKILL_CARD)).action
+        == "deferred"
+    )
     assert ci.process([mid])[0].action == "promoted"  # a quarantined one can be processed later
 
 
 def test_each_candidate_sees_earlier_promotions(env):
-    store, replay, ci = env
+    store, _replay, ci = env
     a = store.add("First lesson helps with parsing", K.SKILL_CARD)
     b = store.add("Second lesson hurts the parsing", K.SKILL_CARD)
     decisions = ci.process([a, b, a])

@@ -58,7 +58,9 @@ def test_budget_is_respected_and_ids_match_the_text():
         c = compile_memories(items, budget_tokens=budget)
         assert approx_tokens(c.text) <= budget
         assert c.tokens == approx_tokens(c.text)
-        assert [i for i in (f"m{j}" for j in range(12)) if f"[{i} |" in c.text] == sorted(c.ids, key=lambda x: int(x[1:]))
+        assert [i for i in (f"m{j}" for j in range(12)) if f"[{i} |" in c.text] == sorted(
+            c.ids, key=lambda x: int(x[1:])
+        )
         assert set(c.ids) | set(c.dropped) == {f"m{j}" for j in range(12)}
     assert compile_memories(items, budget_tokens=0).ids == ()
 

@@ -34,8 +34,10 @@ def store(tmp_path):
 
 
 def test_only_included_ids_get_credit(store):
-    ids = [store.add(f"Lesson {w}: check the {w} value of the order", K.SKILL_CARD, status=S.PROMOTED)
-           for w in ("alpha", "beta", "gamma", "delta")]
+    ids = [
+        store.add(f"Lesson {w}: check the {w} value of the order", K.SKILL_CARD, status=S.PROMOTED)
+        for w in ("alpha", "beta", "gamma", "delta")
+    ]
     retrieved = store.retrieve("check value order", k=4)
     compiled = compile_memories(retrieved, budget_tokens=90)  # room for only some of them
     assert 0 < len(compiled.ids) < 4

