@@ -42,5 +42,5 @@ def test_cli_entry_points() -> None:
 
     out = subprocess.run([sys.executable, "-m", "purpose_agent", "models"], capture_output=True, text=True, check=True)
     assert "qwen2.5-coder-1.5b" in out.stdout and "Providers:" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "purpose_agent", "run", "x", "--model", "nope:1"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "purpose_agent", "run", "x", "--model", "opneai:gpt-4o"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Valid providers" in bad.stderr

@@ -168,8 +168,16 @@ class StoreBase:
             raise KeyError(f"no memory with id {mid!r} in {str(self.path)!r}")
         return row_to_memory(row)
 
+    def scanner(self) -> Scanner:
+        """The scanner in use: the one given, else the ImmuneSystem (imported on first use)."""
+        if self._scanner is None:
+            from purpose_agent.memory.immune import ImmuneSystem
+
+            self._scanner = ImmuneSystem()
+        return self._scanner
+
     def _scan(self, text: str, kind: Any = None, scope: Any = None) -> tuple[bool, str]:
-        return scan_text(self._scanner, text, kind, scope)
+        return scan_text(self.scanner(), text, kind, scope)
 
     # ------------------------------------------------------------------ reads
     def get(self, memory_id: str) -> Memory:

@@ -74,6 +74,7 @@ _SCORE_NOUN = (
 )
 _HIGH = _r(
     r"(?<![\d.])(?:10|100)(?![\d])|\b(?:ten|max|maximum|maximal|highest|perfect|full\s+marks|top|"
+    r"full\s+(?:score|points)|volle\s+punktzahl|puntuaci[oó]n\s+m[aá]xima|note\s+maximale|"
     r"m[aá]xim[ao]|maximale|h[öo]chst\w*|massim[oa]|максимальн\w*)\b|满分|10分"
 )
 _CRITIC = (
@@ -93,6 +94,87 @@ _DANGER_TARGET = (
 )
 
 
+# Cue lexicons for sentence-level combinations (generalise beyond fixed phrases).
+_OVERRIDE_CUE = (
+    r"\b(?:ignor\w*|disregard\w*|discard\w*|forget|forgot|skip|drop|set\s+aside|bypass\w*|overrul\w*|override|"
+    r"abandon|throw\s+(?:out|away)|pay\s+no\s+attention|expired?|lapsed|revoked|void|suspended|"
+    r"(?:does|do)\s*n[o']?t\s+apply|no\s+longer\s+(?:apply|applies|valid|matters?|count)|"
+    r"haz\s+caso\s+omiso|omit\w*|olvid\w*|ignorez|oubli\w*|überspring\w*|ignorier\w*|vergiss|missacht\w*|"
+    r"dimentic\w*|trascur\w*|esque[çc]\w*|desconsider\w*|забуд\w*|игнорир\w*|проигнорир\w*)\b|忽略|无视|忽视|忘记|跳过|無視"
+)
+_AUTHORITY_CUE = _r(
+    r"\b(?:instructions?|guidance|directives?|guidelines?|rules|system\s+prompt|prompt|programming|policies|"
+    r"restrictions|constraints|safeguards|guardrails|safety|orders|vorgaben|anweisungen|regeln|richtlinien|"
+    r"consignes|r[eè]gles|instrucciones|reglas|indicaciones|istruzioni|regole|instru[çc][õo]es|regras|"
+    r"инструкци\w*|правил\w*|указани\w*)\b|指令|指示|规则|提示词|ルール"
+)
+_PI_CONTEXT_CUE = _r(
+    r"\b(?:previous(?:ly)?|prior|earlier|before|above|original|initial|configured|told|given|system|obey|"
+    r"follow(?:s|ing)?\s+(?:this|the\s+text|mine|me)|takes?\s+orders|instead|unlocked|unrestricted|"
+    r"(?:this|these)\s+(?:note|memory|lesson|text|entry|entries)|memory\s+entries|bisherig\w*|vorherig\w*|"
+    r"fr[üu]her\w*|previas?|anteriores?|pr[ée]c[ée]dent\w*|du\s+syst[eè]me|del\s+sistema|precedenti|"
+    r"предыдущ\w*|прежн\w*)\b|之前|以前|上面|系统"
+)
+_CRITIC_CUE = (
+    r"\b(?:critic|judge|grader|evaluator|scorer|verifier|reviewer|referee|purpose\s+function|reward\s+model|"
+    r"evaluador|evaluadora|juez|critique|juge|kritiker|bewerter|giudice|valutatore|avaliador|критик\w*|"
+    r"оценщик\w*)\b|Φ|评审|裁判"
+)
+_SUCCESS_CUE = _r(
+    r"\b(?:fully\s+(?:achieved|met|done|complete[d]?|solved)|achieved|complete[d]?|done|solved|succeeded|"
+    r"success(?:ful)?|passed|passing|all\s+(?:checks|tests)\s+(?:green|pass\w*)|green|perfect|100\s*%|"
+    r"full\s+(?:marks|score|points)|funcion[oó]|ha\s+funcionado|todo\s+(?:bien|correcto)|termin[ée]e?|"
+    r"r[ée]ussi|funktioniert|erledigt|geschafft|funzionato|funcionou|выполнен\w*|готов\w*)\b|完成|成功"
+)
+_MANIP_CUE = _r(
+    r"\b(?:regardless|no\s+matter|whatever|whenever|even\s+(?:if|when|though)|always|answer\s+that|"
+    r"say\s+that|claim|pretend|insist|fabricat\w*|fake\w*|forged?|bogus|made-up|doctored|falsif\w*|"
+    r"mislead\w*|trick\w*|fool\w*|lie|lying|should\s+see|must\s+see|auch\s+wenn|immer|egal|siempre|toujours|"
+    r"sempre|всегда|dile|di\s+al|d[ií]gale|dis\s+au|sag\s+dem)\b|无论|总是"
+)
+_THIS_MEM_CUE = (
+    r"\b(?:this|the\s+following)\s+(?:rule|memory|lesson|instruction|note|policy|guideline|directive|tip|entry)\b|"
+    r"\b(?:esta|este)\s+(?:regla|lecci[oó]n|memoria|nota)\b|\bcette\s+(?:r[eè]gle|le[çc]on|m[ée]moire|note)\b|"
+    r"\bdiese[rs]?\s+(?:regel|lektion|erinnerung|notiz)\b|\bquest[ao]\s+(?:regola|lezione|memoria|nota)\b|"
+    r"\besta\s+(?:regra|li[çc][ãa]o|mem[oó]ria|nota)\b|\b(?:это|эта|этот)\s+(?:правило|урок|память|заметка)\b|"
+    r"这条(?:规则|经验|记忆)"
+)
+_OUTRANK_CUE = (
+    r"\b(?:outranks?|overrides?|overrule[sd]?|supersedes?|trumps?|beats|prevails?\s+over|takes?\s+precedence\s+over|"
+    r"takes?\s+priority\s+over|has\s+(?:priority|precedence)\s+over|is\s+(?:prioriti[sz]ed|ranked)\s+(?:over|above)|"
+    r"comes\s+before|prioritaire\s+sur|a\s+la\s+priorit[ée]\s+sur|tiene\s+prioridad\s+sobre|prevalece\s+sobre|"
+    r"hat\s+vorrang\s+vor|ha\s+(?:la\s+)?(?:precedenza|priorit[àa])\s+su|tem\s+prioridade\s+sobre|"
+    r"имеет\s+приоритет\s+над)\b|优先于"
+)
+_PERMANENCE_CUE = _r(
+    r"\b(?:in\s+force|stays?\s+(?:active|in\s+effect|in\s+force)|binding|mandatory|forever|permanent(?:ly)?|"
+    r"now\s+and\s+always|at\s+all\s+times|for\s+good|without\s+exception|no\s+exceptions|irrevocabl[ey]|"
+    r"para\s+siempre|pour\s+toujours|f[üu]r\s+immer|per\s+sempre|para\s+sempre|навсегда)\b|永远|永久"
+)
+_UNIVERSAL_REACH = (
+    r"\b(?:every|all|each|any)\s+(?:\w+\s+)?(?:agents?|teams?|team\s+members|users?|projects?|organi[sz]ations?|"
+    r"workspaces?|memory\s+spaces?|tenants?)\b|\b(?:the\s+)?global\s+memory\b|"
+    r"\b(?:todos\s+los|todas\s+las)\s+(?:agentes|equipos|usuarios|proyectos)\b|"
+    r"\b(?:tous\s+les|toutes\s+les)\s+(?:agents|[ée]quipes|utilisateurs|projets)\b|"
+    r"\balle[n]?\s+(?:agenten|teams|nutzer|benutzer|projekte)\b|\btutt[ei]\s+(?:gli|le)\s+(?:agenti|squadre|utenti)\b|"
+    r"\btod[oa]s\s+(?:os|as)\s+(?:agentes|equipes|usu[aá]rios)\b|\bвсех\s+(?:агентов|команд|пользователей)\b|"
+    r"所有(?:的)?(?:智能体|代理|团队|用户)"
+)
+_ADOPT_CUE = _r(
+    r"\b(?:adopt\w*|follow\w*|obey\w*|appl(?:y|ies|ied)|use|inherit\w*|respect\w*|comply|honou?r\w*|"
+    r"aplicarse|aplica\w*|debe|deben|s'appliquer|appliquer|gilt|gelten|befolgen|vale|applicare|seguire|"
+    r"aplicar|seguir|действует|применя\w*|соблюда\w*)\b|适用|遵守|必须"
+)
+_OTHER_MEM_CUE = (
+    r"\b(?:all|other|every|any|competing|conflicting|contradicting|existing|older|newer|previous|prior|remaining|"
+    r"rival)\s+(?:\w+\s+)?(?:memor(?:y|ies)|lessons?|rules|heuristics|skill\s+cards)\b"
+)
+_REMOVE_CUE = _r(
+    r"\b(?:reject\w*|delet\w*|remov\w*|disabl\w*|discard\w*|ignor\w*|archiv\w*|demot\w*|drop\w*|purg\w*|"
+    r"overwrit\w*|eras\w*|suppress\w*|thrown\s+away|throw\s+away|wip\w*|deactivat\w*|retir\w*|invalidat\w*)\b"
+)
+
+
 # ----------------------------------------------------------------------------- validators
 def _luhn(digits: str) -> bool:
     total = 0
@@ -108,7 +190,7 @@ def _luhn(digits: str) -> bool:
 
 def _card_check(m: re.Match[str]) -> bool:
     digits = re.sub(r"\D", "", m.group())
-    if not 13 <= len(digits) <= 19 or digits[0] not in "3456" or len(set(digits)) < 3:
+    if not 13 <= len(digits) <= 19 or digits[0] not in "3456" or len(set(digits)) < 2:
         return False
     return _luhn(digits)
 
@@ -162,11 +244,15 @@ def _home_check(m: re.Match[str]) -> bool:
     return m.group("user").lower() not in _GENERIC_USERS
 
 
-_EXAMPLE_DOMAIN = _r(r"@(?:[\w-]+\.)*(?:example\.(?:com|org|net)|example|test|invalid|localhost|local)\b")
+_RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
+_RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost", "local"})
 
 
 def _email_check(m: re.Match[str]) -> bool:
-    return not _EXAMPLE_DOMAIN.search(m.group())
+    domain = m.group().rpartition("@")[2].lower()
+    if domain in _RESERVED_DOMAINS or domain.endswith(tuple("." + d for d in _RESERVED_DOMAINS)):
+        return False
+    return domain.rpartition(".")[2] not in _RESERVED_TLDS
 
 
 def _phone_check(m: re.Match[str]) -> bool:
@@ -284,42 +370,51 @@ _PROMPT_INJECTION: list[Rule] = [
     _rule(PI, "pi.system_override", r"\bsystem\s+(?:prompt\s+)?override\b|\bnew\s+(?:system\s+prompt|"
           r"system\s+instructions?|instructions?\s*:|rules\s*:|directives?\s*:|persona\s*:|role\s*:)|"
           r"\bsystem\s+prompt\s*:", 0.85),
+    _rule(PI, "pi.override_combo", _OVERRIDE_CUE, 0.8, negatable=True,
+          requires=(_AUTHORITY_CUE, _PI_CONTEXT_CUE), sentence_evidence=True),
+    _rule(PI, "pi.no_restrictions_persona",
+          r"\b(?:ai|assistant|model|bot|chatbot|llm|you|you're|you\s+are)\b[^.!?\n]{0,30}?\b(?:with\s+(?:zero|no)|"
+          r"without\s+any|free\s+of\s+(?:all|any))\s+(?:restrictions|filters|guardrails|censorship|rules|limits|"
+          r"safety\s+\w+|content\s+polic\w+)\b", 0.8),
+    _rule(PI, "pi.told_earlier_irrelevant",
+          r"\b(?:nothing|none|no\s+part)\s+(?:of\s+)?(?:what\s+)?you\s+(?:were|have\s+been|was)\s+(?:told|given|"
+          r"instructed|taught)\b[^.!?\n]{0,30}?\b(?:matters|counts|applies|is\s+valid|is\s+binding)", 0.8),
     # --- multilingual
     _rule(PI, "pi.es",
           r"\b(?:ignora|ignore|ignorar|ignoren|olvida|olvide|olvidar|olv[ií]date\s+de|descarta|omite|"
           r"no\s+hagas\s+caso\s+a)\s+(?:\w+\s+){0,4}?(?:instrucciones|reglas|indicaciones|directrices|[oó]rdenes|"
           r"normas|restricciones)\b|\bahora\s+eres\s+(?:\w+\s+){0,3}?(?:sin\s+(?:l[ií]mites|restricciones|filtros|"
           r"reglas|censura)|libre|malvad[oa]|dan)\b|\b(?:muestra|revela|ense[ñn]a|imprime|nuevo)\b[^.!?\n]{0,30}?"
-          r"\bprompt\s+del\s+sistema\b|\bmodo\s+(?:desarrollador|dios|sin\s+restricciones)\b", 0.85),
+          r"\bprompt\s+del\s+sistema\b|\bmodo\s+(?:desarrollador|dios|sin\s+restricciones)\b", 0.85, negatable=True),
     _rule(PI, "pi.fr",
           r"\b(?:ignore[rz]?|oublie[rz]?|n[eé]glige[rz]?|ne\s+tiens?\s+pas\s+compte\s+de)\s+(?:\w+\s+){0,4}?"
           r"(?:instructions|r[eè]gles|consignes|directives|restrictions)\b|\b(?:tu\s+es|vous\s+[eê]tes)\s+maintenant\s+"
           r"(?:\w+\s+){0,3}?(?:sans\s+(?:filtres?|restrictions?|limites?|r[eè]gles?|censure)|libre|d[eé]brid[eé])|"
           r"\b(?:r[eé]v[eè]le|affiche|montre|nouveau)\b[^.!?\n]{0,30}?\bprompt\s+syst[eè]me\b|\bmode\s+d[eé]veloppeur\b",
-          0.85),
+          0.85, negatable=True),
     _rule(PI, "pi.de",
           r"\b(?:ignorier\w*|vergiss|vergessen\s+sie|missachte\w*|überg[eé]h\w*)\s+(?:\w+\s+){0,4}?(?:anweisungen|"
           r"regeln|instruktionen|vorgaben|befehle|richtlinien|einschränkungen)\b|\bdu\s+bist\s+(?:jetzt|nun|ab\s+sofort)"
           r"\s+(?:\w+\s+){0,3}?(?:ohne\s+(?:einschränkungen|regeln|filter|grenzen|zensur)|frei|uneingeschränkt|dan)\b|"
-          r"\b(?:gib|zeig\w*|verrate|neuer?)\b[^.!?\n]{0,40}?\bsystem-?prompt\b|\bentwicklermodus\b", 0.85),
+          r"\b(?:gib|zeig\w*|verrate|neuer?)\b[^.!?\n]{0,40}?\bsystem-?prompt\b|\bentwicklermodus\b", 0.85, negatable=True),
     _rule(PI, "pi.it",
           r"\b(?:ignora|ignorare|ignorate|dimentica|dimenticare|dimenticate|trascura|non\s+seguire)\s+(?:\w+\s+){0,4}?"
           r"(?:istruzioni|regole|indicazioni|direttive|restrizioni)\b|\b(?:ora|adesso)\s+sei\s+(?:\w+\s+){0,3}?"
           r"(?:senza\s+(?:limiti|restrizioni|filtri|regole|censura)|libero|dan)\b|\b(?:rivela|mostra|stampa|nuovo)\b"
-          r"[^.!?\n]{0,30}?\bprompt\s+di\s+sistema\b|\bmodalit[àa]\s+sviluppatore\b", 0.85),
+          r"[^.!?\n]{0,30}?\bprompt\s+di\s+sistema\b|\bmodalit[àa]\s+sviluppatore\b", 0.85, negatable=True),
     _rule(PI, "pi.pt",
           r"\b(?:ignore|ignora|ignorar|esque[çc]a|esquecer|esque[çc]am|desconsidere|desconsiderar)\s+(?:\w+\s+){0,4}?"
           r"(?:instru[çc][õo]es|regras|orienta[çc][õo]es|diretrizes|restri[çc][õo]es)\b|\b(?:agora\s+voc[eê]\s+[eé]|"
           r"voc[eê]\s+agora\s+[eé])\s+(?:\w+\s+){0,3}?(?:sem\s+(?:restri[çc][õo]es|filtros|limites|regras|censura)|"
           r"livre|dan)\b|\b(?:aja|atue|act[úu]a|act[úu]e|agisci|comportati)\s+(?:como?\s+)?(?:\w+\s+){0,3}?"
           r"(?:sem|sin|senza)\s+(?:restri\w+|filtros?|filtri|l[ií]mites?|limiti|regras|reglas|regole|censura)\b|"
-          r"\bmodo\s+desenvolvedor\b", 0.85),
+          r"\bmodo\s+desenvolvedor\b", 0.85, negatable=True),
     _rule(PI, "pi.ru",
           r"(?:игнорируй\w*|проигнорируй\w*|игнорировать|забудь\w*|забыть|не\s+обращай\s+внимания\s+на|отбрось|"
           r"отмени)\s+(?:\w+\s+){0,4}?(?:инструкци\w*|правил\w*|указани\w*|установк\w*|ограничени\w*|директив\w*)|"
           r"(?:теперь\s+ты|ты\s+теперь)\s+(?:\w+\s+){0,3}?(?:без\s+(?:ограничений|правил|фильтров|цензуры)|"
           r"свободн\w*|dan)|(?:покажи|выведи|раскрой|новый)\s+(?:\w+\s+){0,2}?системн\w+\s+(?:промпт|подсказк\w*|"
-          r"инструкци\w*)|режим\s+разработчика", 0.85),
+          r"инструкци\w*)|режим\s+разработчика", 0.85, negatable=True),
     _rule(PI, "pi.zh",
           r"(?:忽略|无视|忽视|忘记|忘掉|不要理会|不要遵守|不要遵循|不必遵守|跳过|抛开|放弃)[^。！？\n]{0,12}?"
           r"(?:指令|指示|说明|规则|提示词|提示|命令|设定|限制|约束)|(?:你现在是|现在你是|从现在开始你)"
@@ -371,13 +466,23 @@ _SCORE_MANIPULATION: list[Rule] = [
           r"\b(?:inflate|exaggerate|overstate|fake|rig|spoof|tamper\s+with|manipulate|hack|fudge|falsify|doctor)\s+"
           r"(?:the\s+|your\s+|its\s+|my\s+)?(?:\w+\s+){0,2}?(?:scores?|rewards?|Φ|phi|ratings?|progress|evaluations?|"
           r"metrics?|grades?|critic|judge|grader)\b", 0.8, negatable=True),
+    _rule(SM, "sm.critic_claim_combo", _CRITIC_CUE, 0.8, requires=(_SUCCESS_CUE, _MANIP_CUE),
+          forbids=(_CONDITIONAL,), sentence_evidence=True),
+    _rule(SM, "sm.report_score",
+          r"\b(?:report|output|return|log|write|record|print|emit|declare|state|show)\s+(?:the\s+|a\s+|your\s+|its\s+)?"
+          r"(?:Φ|phi|score|reward|rating|grade|potential)\s+(?:as|of|=|:)\s*(?:10|100|ten|max\w*|perfect)\b", 0.8,
+          skip_kinds=frozenset({"critic_calibration"})),
+    _rule(SM, "sm.score_yourself",
+          r"\b(?:score|rate|grade|mark|evaluate)\s+(?:yourself|your\s+(?:own\s+)?(?:work|answer|output|steps?|run))\b"
+          r"[^.!?\n]{0,30}?\b(?:10|ten|perfect|max\w*|full|100|top)\b", 0.8),
     _rule(SM, "sm.multilingual_tell_critic",
           r"(?:\bcr[ií]tic[oa]\b|\bcritique\b|\bkritiker\w*|\bjuez\b|\bjuge\b|\bgiudice\b|\bavaliador\b|\bevaluador\b|"
           r"критик\w*|судь\w*|评审|评分员|裁判|评判)",
           0.85, requires=(
               _r(r"\b(?:dile|d[ií]gale|decile|dis|dites|sag\w*|teile|d[iì]|diga|diz|conven[cç]\w*|скажи|сообщи|убеди)\b|告诉|让"),
               _r(r"\b(?:terminad[ao]|complet[ao]|hech[ao]|termin[ée]e?|fini[e]?|r[ée]ussi[e]?|erledigt|fertig|"
-                 r"abgeschlossen|completat[ao]|finit[ao]|conclu[ií]d[ao]|выполнен\w*|заверш\w*|готов\w*)\b|完成"),
+                 r"abgeschlossen|completat[ao]|finit[ao]|conclu[ií]d[ao]|funcion[oó]|ha\s+funcionado|funktioniert|"
+                 r"fonctionn\w*|marche|funzion\w*|funcionou|выполнен\w*|заверш\w*|готов\w*|работает)\b|完成"),
           ), sentence_evidence=True),
 ]
 
@@ -456,6 +561,13 @@ _TOOL_MISUSE: list[Rule] = [
           r"\b(?:escape|break\s+out\s+of|get\s+out\s+of)\s+(?:the\s+)?(?:container|jail|chroot|vm|virtual\s+machine|"
           r"docker)\b|\bmount(?:ing)?\s+the\s+host(?:'s)?\s+(?:file\s*system|root|disk|/)|\bnsenter\b", 0.85,
           negatable=True),
+    _rule(TM, "tm.host_mount",
+          r"(?:-v|--volume)[= ]\s*/:/|\bchroot\s+/host\b|--privileged\b[^\n]{0,80}?(?:-v|--volume)[= ]\s*/(?::|\s)|"
+          r"--pid[= ]host\b[^\n]{0,40}?--privileged", 0.85),
+    _rule(TM, "tm.raw_device_write",
+          r"\b(?:overwrite|write\s+(?:to|over|into)|zero(?:\s+out)?|wipe|shred|erase|format|fill|clobber|trash)\s+"
+          r"(?:the\s+|all\s+of\s+)?/dev/(?:sd[a-z]|nvme\d|hd[a-z]|xvd[a-z]|vd[a-z]|mmcblk\d|disk\d|rdisk\d)", 0.9,
+          negatable=True),
     _rule(TM, "tm.sudo", r"\bsudo\b(?![-_]?(?:free|less|ers))", 0.7, negatable=True),
     _rule(TM, "tm.run_as_root",
           r"\b(?:run|execute|launch|start)\s+(?:\w+\s+){0,3}?as\s+(?:the\s+)?root\b(?!\s+logger)", 0.7, negatable=True),
@@ -484,7 +596,7 @@ _PRIVACY_LEAK: list[Rule] = [
           0.85, check=_secret_value_check),
     _rule(PL, "pl.password",
           r"(?:\b(?:password|passwort|passphrase|passcode|passwd|pwd|pin|contrase[ñn]a|mot\s+de\s+passe|kennwort|"
-          r"senha|parola\s+d'ordine|пароль)\b|密码|口令)(?:\s+[\w']+){0,3}?\s*(?:\bis\b|\bes\b|\best\b|\bist\b|\bé\b|"
+          r"senha|parola\s+d'ordine|пароль)\b|密码|口令)(?:\s+[\w']+){0,5}?\s*(?:\bis\b|\bes\b|\best\b|\bist\b|\bé\b|"
           r"\bè\b|\bwas\b|:|：|=|是|為|为)\s*(?P<q>[\"'`“‘«]?)(?P<val>[^\s\"'`”’»,;，。]{4,64})", 0.85,
           check=_password_check),
     _rule(PL, "pl.connection_string",
@@ -594,6 +706,21 @@ _SCOPE_OVERREACH: list[Rule] = [
           r"memory|rule|note)\b[^.!?\n]{0,50}?\b(?:immediately|without|skip\w*|bypass\w*|right\s+away|directly)\b|"
           r"\b(?:skip|bypass|avoid|circumvent|disable|turn\s+off)\s+(?:the\s+)?(?:quarantine|immune\s+(?:scan|system|"
           r"check)|memory\s+ci|validation\s+replay|a/b\s+replay|safety\s+scan)", 0.8),
+    _rule(SO, "so.this_outranks", _OUTRANK_CUE, 0.8, requires=(_r(_THIS_MEM_CUE),), sentence_evidence=True),
+    _rule(SO, "so.this_permanent", _THIS_MEM_CUE, 0.75, requires=(_PERMANENCE_CUE,), sentence_evidence=True),
+    _rule(SO, "so.universal_adoption", _UNIVERSAL_REACH, 0.8, reach="team",
+          requires=(_r(_THIS_MEM_CUE), _ADOPT_CUE), sentence_evidence=True),
+    _rule(SO, "so.universal_adoption_global", _UNIVERSAL_REACH, 0.8, reach="global",
+          requires=(_r(_THIS_MEM_CUE), _ADOPT_CUE, _r(r"\b(?:teams|users|projects|organi[sz]ations?|workspaces|"
+                                                       r"tenants|global|equipos|[ée]quipes|squadre|equipes|команд)\b|团队|用户")),
+          sentence_evidence=True),
+    _rule(SO, "so.remove_other_memories", _OTHER_MEM_CUE, 0.8, requires=(_REMOVE_CUE,), negatable=True,
+          forbids=(_r(r"\bduplicate|\bmerg\w*"),), sentence_evidence=True),
+    _rule(SO, "so.over_the_user",
+          r"\b(?:whatever|no\s+matter\s+what|regardless\s+of\s+what|even\s+if|even\s+when)\s+the\s+(?:users?|humans?|"
+          r"operators?|owner)\s+(?:says?|asks?|wants?|requests?|tells?|prefers?)\b|\binstead\s+of\s+(?:what\s+)?the\s+"
+          r"(?:users?|humans?|operators?)\s+(?:says?|asks?|wants?)", 0.8,
+          requires=(_r(_THIS_MEM_CUE + r"|\bthis\s+one\b"),)),
     # --- multilingual
     _rule(SO, "so.multilingual_override",
           r"\b(?:anula|reemplaza|sustituye)\s+(?:a\s+)?(?:todas|todos|cualquier)\s+(?:las\s+|los\s+)?(?:dem[aá]s|otras|"

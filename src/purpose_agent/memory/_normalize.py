@@ -61,6 +61,7 @@ _LEET_TOKEN_RE = re.compile(r"[A-Za-z0-9@$!|€]+")
 _INTRA_SEP_RE = re.compile(r"(?<=[^\W\d_])[.\-_*·•|'’`~^+](?=[^\W\d_])")
 _SPACED_RUN_RE = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*·•|/\\,+~]{1,2}){2,40}[^\W\d_](?![^\W\d_])")
 _SPACED_SEP_RE = re.compile(r"[ .\-_*·•|/\\,+~]")
+_SPACED_PAIR_RE = re.compile(r"(?<![^\W\d_])[a-z] [a-z](?![^\W\d_])")
 
 _B64_RE = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RE = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){6,}(?![0-9A-Fa-f])")
@@ -200,6 +201,8 @@ def deobfuscate(view: View) -> View:
         for j, c in enumerate(m.group()):
             if _SPACED_SEP_RE.match(c):
                 drop.add(m.start() + j)
+    for m in _SPACED_PAIR_RE.finditer(text):
+        drop.add(m.start() + 1)
     for m in _INTRA_SEP_RE.finditer(text):
         drop.add(m.start())
     if not rep and not drop:

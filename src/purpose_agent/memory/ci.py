@@ -46,12 +46,12 @@ class MemoryCI:
     ) -> None:
         self.store = store
         self.replay = replay
-        self.scanner = scanner if scanner is not None else store._scanner
+        self.scanner = scanner
         self.min_gain = min_gain
         self.noise = noise
 
     def _scan(self, text: str, kind: str, scope: str) -> tuple[bool, str]:
-        return scan_text(self.scanner, text, kind, scope)
+        return scan_text(self.scanner or self.store.scanner(), text, kind, scope)
 
     def process(self, candidate_ids: Sequence[str]) -> list[Decision]:
         """Run every candidate through the gate, one at a time (each sees the ones promoted before it)."""

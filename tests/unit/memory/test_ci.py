@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from _memory_helpers import HOSTILE_MARK, StubScanner, make_store
 
@@ -146,10 +144,8 @@ def test_ci_scanner_overrides_store_scanner(tmp_path):
     store.close()
 
 
-REAL_IMMUNE = importlib.util.find_spec("purpose_agent.memory.immune") is not None
 
 
-@pytest.mark.skipif(not REAL_IMMUNE, reason="purpose_agent.memory.immune has not landed yet")
 def test_real_immune_system_gates_the_ci(tmp_path):
     from purpose_agent.memory.immune import ImmuneSystem
 
