@@ -27,14 +27,19 @@ def test_schema_output_is_valid_and_usage_reported(qwen15: LocalBackend) -> None
     assert set(c.data or {}) == {"reason", "score", "verdict"}
     assert c.data["score"] in range(11) and c.data["verdict"] in ("pass", "fail")
     assert c.usage.prompt_tokens > 10 and c.usage.completion_tokens > 0
-    assert c.usage.processed_prompt_tokens is not None and c.usage.processed_prompt_tokens <= c.usage.prompt_tokens
+    assert (
+        c.usage.processed_prompt_tokens is not None
+        and c.usage.processed_prompt_tokens <= c.usage.prompt_tokens
+    )
 
 
 def test_kv_prefix_is_reused_across_calls(qwen15: LocalBackend) -> None:
     system = Message("system", "You are a terse assistant. " * 20)
     first = qwen15.complete([system, Message("user", "Say A.")], max_tokens=4)
-    second = qwen15.complete([system, Message("user", "Say A."), Message("assistant", first.text),
-                              Message("user", "Say B.")], max_tokens=4)
+    second = qwen15.complete(
+        [system, Message("user", "Say A."), Message("assistant", first.text), Message("user", "Say B.")],
+        max_tokens=4,
+    )
     assert second.usage.prompt_tokens > first.usage.prompt_tokens
     assert second.usage.processed_prompt_tokens is not None
     assert second.usage.processed_prompt_tokens < second.usage.prompt_tokens / 2

@@ -31,9 +31,25 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w+")  # a file, not a pipe that could fill
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", "2", "--n_ctx", "2048", "--model_alias", "qwen-0.5b"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            "2",
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "qwen-0.5b",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -58,7 +74,10 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 SCHEMA = {
     "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string", "enum": ["France", "Spain", "Italy"]}},
+    "properties": {
+        "city": {"type": "string"},
+        "country": {"type": "string", "enum": ["France", "Spain", "Italy"]},
+    },
     "required": ["city", "country"],
 }
 
@@ -66,7 +85,11 @@ SCHEMA = {
 def test_schema_output_through_the_server(server_url: str) -> None:
     b = resolve_backend("llamacpp:qwen-0.5b", base_url=server_url)
     assert isinstance(b, OpenAICompatibleBackend) and b.schema_mode == "json_object"
-    c = b.complete([Message("user", "Which country is Paris in? Answer as JSON with city and country.")], SCHEMA, max_tokens=40)
+    c = b.complete(
+        [Message("user", "Which country is Paris in? Answer as JSON with city and country.")],
+        SCHEMA,
+        max_tokens=40,
+    )
     assert c.ok, (c.text, c.parse_error)
     assert c.data == {"city": "Paris", "country": "France"}
     assert c.usage.prompt_tokens > 0 and c.usage.completion_tokens > 0

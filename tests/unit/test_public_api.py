@@ -7,10 +7,26 @@ import inspect
 import purpose_agent as pa
 
 EXPECTED = {
-    "Action", "ActionSpec", "Backend", "Environment", "FunctionModel", "LocalBackend", "Message",
-    "OllamaBackend", "OpenAICompatibleBackend", "Orchestrator", "PurposeAgentError", "PurposeFunction",
-    "RunMode", "ScriptedModel", "SimpleEnvironment", "State", "TaskResult", "backend_registry",
-    "create_slm_backend", "resolve_backend",
+    "Action",
+    "ActionSpec",
+    "Backend",
+    "Environment",
+    "FunctionModel",
+    "LocalBackend",
+    "Message",
+    "OllamaBackend",
+    "OpenAICompatibleBackend",
+    "Orchestrator",
+    "PurposeAgentError",
+    "PurposeFunction",
+    "RunMode",
+    "ScriptedModel",
+    "SimpleEnvironment",
+    "State",
+    "TaskResult",
+    "backend_registry",
+    "create_slm_backend",
+    "resolve_backend",
 }
 
 
@@ -25,10 +41,19 @@ def test_contract_signatures() -> None:
     params = inspect.signature(pa.Orchestrator).parameters
     assert list(params)[:6] == ["llm", "environment", "available_actions", "critic_llm", "memory", "mode"]
     assert params["mode"].default is pa.RunMode.LEARNING_TRAIN
-    assert list(inspect.signature(pa.Orchestrator.run_task).parameters) == ["self", "purpose", "initial_state", "max_steps"]
+    assert list(inspect.signature(pa.Orchestrator.run_task).parameters) == [
+        "self",
+        "purpose",
+        "initial_state",
+        "max_steps",
+    ]
     assert inspect.signature(pa.Orchestrator.run_task).parameters["max_steps"].default == 20
     assert list(inspect.signature(pa.resolve_backend).parameters) == ["spec", "api_key", "base_url"]
-    assert list(inspect.signature(pa.OpenAICompatibleBackend).parameters)[:3] == ["model", "base_url", "api_key"]
+    assert list(inspect.signature(pa.OpenAICompatibleBackend).parameters)[:3] == [
+        "model",
+        "base_url",
+        "api_key",
+    ]
     assert list(inspect.signature(pa.State).parameters) == ["data", "summary"]
     assert list(inspect.signature(pa.Action).parameters) == ["name", "params", "thought"]
     assert {m.name for m in pa.RunMode} == {"LEARNING_TRAIN", "LEARNING_VALIDATION", "EVAL_TEST"}
@@ -40,7 +65,13 @@ def test_cli_entry_points() -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "purpose_agent", "models"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "purpose_agent", "models"], capture_output=True, text=True, check=True
+    )
     assert "qwen2.5-coder-1.5b" in out.stdout and "Providers:" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "purpose_agent", "run", "x", "--model", "opneai:gpt-4o"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "purpose_agent", "run", "x", "--model", "opneai:gpt-4o"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "Valid providers" in bad.stderr

@@ -170,7 +170,7 @@ class ReplayResult:
 class Scanner(Protocol):
     """What the store and the CI need from an immune system."""
 
-    def scan(self, text: str, kind: Any = None, scope: Any = None) -> Any: ...
+    def scan(self, text: str, *, kind: Any = None, scope: Any = None) -> Any: ...
 
 
 # ------------------------------------------------------------------------------ text helpers

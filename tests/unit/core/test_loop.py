@@ -17,7 +17,13 @@ from purpose_agent.envs.coding import CodingEnvironment, CodingTask
 from purpose_agent.errors import RunFailedError, ScriptExhaustedError
 from purpose_agent.models.base import Message
 
-TASK = CodingTask("double", "return twice the number.", "double", ("double(2) == 4", "double(-1) == -2"), "double(x: int) -> int")
+TASK = CodingTask(
+    "double",
+    "return twice the number.",
+    "double",
+    ("double(2) == 4", "double(-1) == -2"),
+    "double(x: int) -> int",
+)
 GOOD = "def double(x):\n    return 2 * x\n"
 HALF = "def double(x):\n    return 4 if x == 2 else 0\n"
 
@@ -30,7 +36,12 @@ def critic_by_tests() -> pa.FunctionModel:
         for line in text.splitlines():
             if line.startswith("Tests:"):
                 k, n = line.split()[1].split("/")
-                return {"evidence": line, "reason": "tests", "score": round(10 * int(k) / int(n)), "confidence": "high"}
+                return {
+                    "evidence": line,
+                    "reason": "tests",
+                    "score": round(10 * int(k) / int(n)),
+                    "confidence": "high",
+                }
         return {"evidence": "nothing", "reason": "empty", "score": 0, "confidence": "high"}
 
     return pa.FunctionModel(fn, name="critic")
@@ -75,8 +86,15 @@ def test_action_schema_is_oneof_with_const_names_thought_first() -> None:
 
 
 def test_a_critic_that_always_says_10_cannot_make_a_failed_run_succeed() -> None:
-    always10 = pa.FunctionModel(lambda m, s: {"evidence": "looks great", "reason": "perfect", "score": 10, "confidence": "high"})
-    actor = pa.ScriptedModel([submit("def double(x):\n    return 0\n"), {"thought": "done", "action": "DONE", "params": {"answer": "ok"}}])
+    always10 = pa.FunctionModel(
+        lambda m, s: {"evidence": "looks great", "reason": "perfect", "score": 10, "confidence": "high"}
+    )
+    actor = pa.ScriptedModel(
+        [
+            submit("def double(x):\n    return 0\n"),
+            {"thought": "done", "action": "DONE", "params": {"answer": "ok"}},
+        ]
+    )
     result = pa.Orchestrator(actor, CodingEnvironment(TASK), critic_llm=always10).run_task(TASK.purpose)
     assert result.final_phi == 10.0
     assert result.outcome == 0.0 and not result.success
@@ -87,24 +105,30 @@ def test_a_critic_that_always_says_10_cannot_make_a_failed_run_succeed() -> None
 def test_without_ground_truth_phi_threshold_decides() -> None:
     env = pa.SimpleEnvironment()
     actor = pa.ScriptedModel([{"thought": "answer", "action": "DONE", "params": {"answer": "Paris"}}])
-    critic = pa.ScriptedModel([
-        {"evidence": "-", "reason": "-", "score": 0, "confidence": "high"},
-        {"evidence": "answer Paris", "reason": "right", "score": 9, "confidence": "high"},
-    ])
+    critic = pa.ScriptedModel(
+        [
+            {"evidence": "-", "reason": "-", "score": 0, "confidence": "high"},
+            {"evidence": "answer Paris", "reason": "right", "score": 9, "confidence": "high"},
+        ]
+    )
     result = pa.Orchestrator(actor, env, critic_llm=critic).run_task("Name the capital of France")
     assert result.success and result.outcome is None and result.stop_reason == "done"
     assert result.final_state.data["answer"] == "Paris"
 
 
 def test_malformed_model_output_never_crashes_the_loop() -> None:
-    actor = pa.ScriptedModel([
-        "I refuse to answer in JSON",      # first try
-        "still prose",                     # repair retry
-        '{"thought": "t", "action": "fly_to_moon", "params": {}}',  # unknown action
-        '{"thought": "t", "action": "fly_to_moon", "params": {}}',  # and again on the repair retry
-        submit(GOOD),
-    ])
-    result = pa.Orchestrator(actor, CodingEnvironment(TASK), critic_llm=critic_by_tests()).run_task(TASK.purpose)
+    actor = pa.ScriptedModel(
+        [
+            "I refuse to answer in JSON",  # first try
+            "still prose",  # repair retry
+            '{"thought": "t", "action": "fly_to_moon", "params": {}}',  # unknown action
+            '{"thought": "t", "action": "fly_to_moon", "params": {}}',  # and again on the repair retry
+            submit(GOOD),
+        ]
+    )
+    result = pa.Orchestrator(actor, CodingEnvironment(TASK), critic_llm=critic_by_tests()).run_task(
+        TASK.purpose
+    )
     assert result.success
     first, second, third = result.steps
     assert first.action.name == "INVALID" and "not a usable action" in first.observation
@@ -119,7 +143,12 @@ def test_environment_exception_is_reported_not_raised() -> None:
         raise ValueError("disk on fire")
 
     env = pa.SimpleEnvironment(boom, actions={"poke": "poke it"})
-    actor = pa.ScriptedModel([{"thought": "t", "action": "poke", "params": {}}, {"thought": "t", "action": "DONE", "params": {"answer": "x"}}])
+    actor = pa.ScriptedModel(
+        [
+            {"thought": "t", "action": "poke", "params": {}},
+            {"thought": "t", "action": "DONE", "params": {"answer": "x"}},
+        ]
+    )
     seen: list[ev.Event] = []
     critic = pa.FunctionModel(lambda m, s: {"evidence": "-", "reason": "-", "score": 1, "confidence": "low"})
     result = pa.Orchestrator(actor, env, critic_llm=critic, listeners=[seen.append]).run_task("poke")
@@ -129,7 +158,9 @@ def test_environment_exception_is_reported_not_raised() -> None:
 
 def test_max_steps_stops_the_run() -> None:
     actor = pa.FunctionModel(lambda m, s: submit(f"def double(x):\n    return {len(m)}\n"))
-    result = pa.Orchestrator(actor, CodingEnvironment(TASK), critic_llm=critic_by_tests()).run_task(TASK.purpose, max_steps=3)
+    result = pa.Orchestrator(actor, CodingEnvironment(TASK), critic_llm=critic_by_tests()).run_task(
+        TASK.purpose, max_steps=3
+    )
     assert len(result.steps) == 3 and result.stop_reason == "max_steps" and not result.success
 
 
@@ -193,11 +224,22 @@ def test_tools_can_be_actions() -> None:
     from purpose_agent.tools import CalculatorTool
 
     calc = CalculatorTool()
-    actor = pa.ScriptedModel([
-        {"thought": "compute", "action": "calculator", "params": {"expression": "17 * 23"}},
-        {"thought": "answer", "action": "DONE", "params": {"answer": "391"}},
-    ])
-    critic = pa.FunctionModel(lambda m, s: {"evidence": "-", "reason": "-", "score": 9 if "391" in m[-1].content else 1, "confidence": "high"})
-    result = pa.Orchestrator(actor, pa.SimpleEnvironment(), [calc], critic_llm=critic).run_task("What is 17*23?")
+    actor = pa.ScriptedModel(
+        [
+            {"thought": "compute", "action": "calculator", "params": {"expression": "17 * 23"}},
+            {"thought": "answer", "action": "DONE", "params": {"answer": "391"}},
+        ]
+    )
+    critic = pa.FunctionModel(
+        lambda m, s: {
+            "evidence": "-",
+            "reason": "-",
+            "score": 9 if "391" in m[-1].content else 1,
+            "confidence": "high",
+        }
+    )
+    result = pa.Orchestrator(actor, pa.SimpleEnvironment(), [calc], critic_llm=critic).run_task(
+        "What is 17*23?"
+    )
     assert "391" in result.steps[0].observation
     assert result.success

@@ -15,7 +15,10 @@ from purpose_agent.models.testing import FunctionModel, ScriptedModel
 
 SCHEMA = {
     "type": "object",
-    "properties": {"answer": {"type": "string", "maxLength": 5000}, "n": {"type": "integer", "minimum": 0, "maximum": 3}},
+    "properties": {
+        "answer": {"type": "string", "maxLength": 5000},
+        "n": {"type": "integer", "minimum": 0, "maximum": 3},
+    },
     "required": ["answer", "n"],
 }
 MSGS = [Message("user", "hi")]
@@ -69,8 +72,14 @@ def test_truncated_reply_retries_with_more_room() -> None:
     seen: list[int] = []
 
     class Truncating(ScriptedModel):
-        async def _generate(self, messages: Sequence[Message], schema: Mapping[str, Any] | None, *,
-                            max_tokens: int, temperature: float):  # type: ignore[no-untyped-def]
+        async def _generate(
+            self,
+            messages: Sequence[Message],
+            schema: Mapping[str, Any] | None,
+            *,
+            max_tokens: int,
+            temperature: float,
+        ):  # type: ignore[no-untyped-def]
             seen.append(max_tokens)
             raw = await super()._generate(messages, schema, max_tokens=max_tokens, temperature=temperature)
             from dataclasses import replace

@@ -31,7 +31,9 @@ def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EmbeddedModel
     mods = _fake_packages(site, "fake_model_part", chunks)
     monkeypatch.syspath_prepend(str(site))
     whole = b"".join(chunks)
-    model = EmbeddedModel("fake-1b", "fake.gguf", len(whole), hashlib.sha256(whole).hexdigest(), chunk_packages=mods)
+    model = EmbeddedModel(
+        "fake-1b", "fake.gguf", len(whole), hashlib.sha256(whole).hexdigest(), chunk_packages=mods
+    )
     monkeypatch.setitem(catalog.EMBEDDED, "fake-1b", model)
     monkeypatch.setenv("PURPOSE_AGENT_CACHE", str(tmp_path / "cache"))
     for m in mods:
@@ -54,14 +56,16 @@ def test_missing_package_names_the_fix(fake_model: EmbeddedModel, tmp_path: Path
 
     shutil.rmtree(tmp_path / "site" / "fake_model_part2")
     sys.modules.pop("fake_model_part2", None)
-    with pytest.raises(ModelFileError, match=r"fake-model-part2.*is missing. Fix: pip install 'purpose-agent\[local\]'"):
+    with pytest.raises(
+        ModelFileError, match=r"fake-model-part2.*is missing. Fix: pip install 'purpose-agent\[local\]'"
+    ):
         ensure_model_file("fake-1b")
 
 
 def test_corrupt_chunk_is_refused_and_nothing_half_written(fake_model: EmbeddedModel, tmp_path: Path) -> None:
     part = tmp_path / "site" / "fake_model_part3" / "data" / "part03.bin"
     part.write_bytes(b"X" * 500)  # same size, wrong bytes
-    with pytest.raises(ModelFileError, match="corrupt.*sha256.*Fix: reinstall"):
+    with pytest.raises(ModelFileError, match=r"corrupt.*sha256.*Fix: reinstall"):
         ensure_model_file("fake-1b")
     models_dir = tmp_path / "cache" / "models"
     assert not list(models_dir.glob("*.partial")) and not (models_dir / "fake.gguf").exists()
@@ -69,7 +73,7 @@ def test_corrupt_chunk_is_refused_and_nothing_half_written(fake_model: EmbeddedM
 
 def test_truncated_chunk_is_refused(fake_model: EmbeddedModel, tmp_path: Path) -> None:
     (tmp_path / "site" / "fake_model_part1" / "data" / "part01.bin").write_bytes(b"GGUF")
-    with pytest.raises(ModelFileError, match="chunks add up to"):
+    with pytest.raises(ModelFileError, match=r"chunks add up to"):
         ensure_model_file("fake-1b")
 
 
@@ -83,14 +87,14 @@ def test_cached_file_corrupted_later_is_detected_and_rebuilt(fake_model: Embedde
 
 
 def test_unknown_embedded_name() -> None:
-    with pytest.raises(ModelFileError, match="embedded models: qwen2.5-coder-1.5b"):
+    with pytest.raises(ModelFileError, match=r"embedded models: qwen2.5-coder-1.5b"):
         catalog.lookup("gpt-5-local")
 
 
 def test_local_backend_missing_file_names_the_fix(tmp_path: Path) -> None:
     from purpose_agent.models.local import LocalBackend
 
-    with pytest.raises(ModelFileError, match="does not exist. Fix"):
+    with pytest.raises(ModelFileError, match=r"does not exist. Fix"):
         LocalBackend(model_path=tmp_path / "nope.gguf")
 
 
@@ -101,5 +105,5 @@ def test_local_backend_corrupt_gguf_gives_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a gguf file at all" * 100)
     backend = LocalBackend(model_path=bad)
-    with pytest.raises(ModelFileError, match="could not load.*Fix"):
+    with pytest.raises(ModelFileError, match=r"could not load.*Fix"):
         backend.complete([Message("user", "hi")])

@@ -106,7 +106,10 @@ def test_every_provider_resolves_with_its_key_env_and_sends_the_openai_shape(
     assert req["headers"]["Authorization"] == f"Bearer key-{provider}"
     body = req["json"]
     assert body["model"] == "some/model-1" and body["max_tokens"] == 17 and body["temperature"] == 0.2
-    assert body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "capital of France?"}]
+    assert body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "capital of France?"},
+    ]
     fmt = body["response_format"]
     if preset.schema_mode == "json_schema":
         assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"]["required"] == ["answer"]
@@ -127,10 +130,19 @@ def test_explicit_api_key_wins(server: FakeServer, monkeypatch: pytest.MonkeyPat
 
 
 def test_ollama_native_shape(server: FakeServer) -> None:
-    server.default = lambda req: (200, {}, json.dumps({
-        "message": {"role": "assistant", "content": '{"answer": "Paris"}'},
-        "prompt_eval_count": 20, "eval_count": 5, "done": True, "done_reason": "stop",
-    }).encode())
+    server.default = lambda req: (
+        200,
+        {},
+        json.dumps(
+            {
+                "message": {"role": "assistant", "content": '{"answer": "Paris"}'},
+                "prompt_eval_count": 20,
+                "eval_count": 5,
+                "done": True,
+                "done_reason": "stop",
+            }
+        ).encode(),
+    )
     for spec in ("ollama:qwen3:1.7b", "qwen3:1.7b"):
         b = resolve_backend(spec, base_url=server.url)
         assert isinstance(b, OllamaBackend) and b.model == "qwen3:1.7b"
@@ -157,7 +169,7 @@ def test_bad_spec_names_the_valid_providers(spec: str) -> None:
 
 
 def test_typo_gets_a_suggestion() -> None:
-    with pytest.raises(UnknownProviderError, match="Did you mean 'openai'"):
+    with pytest.raises(UnknownProviderError, match=r"Did you mean 'openai'"):
         parse_spec("opneai:gpt-4o")
 
 
@@ -176,12 +188,18 @@ def test_spec_parsing_table() -> None:
     assert parse_spec("ollama:qwen3:1.7b") == ("ollama", "qwen3:1.7b")
     assert parse_spec("llama3.2:1b") == ("ollama", "llama3.2:1b")
     assert parse_spec("openrouter:meta-llama/llama-3.1-8b-instruct:free") == (
-        "openrouter", "meta-llama/llama-3.1-8b-instruct:free")
+        "openrouter",
+        "meta-llama/llama-3.1-8b-instruct:free",
+    )
 
 
 def test_registry_accepts_plugins(server: FakeServer) -> None:
-    backend_registry.register("myco", lambda model_id, *, api_key, base_url: OpenAICompatibleBackend(
-        model_id, server.url, "k", provider="myco"))
+    backend_registry.register(
+        "myco",
+        lambda model_id, *, api_key, base_url: OpenAICompatibleBackend(
+            model_id, server.url, "k", provider="myco"
+        ),
+    )
     try:
         b = resolve_backend("myco:m1")
         assert b.complete(MSGS).text == '{"answer": "Paris"}'
@@ -203,7 +221,9 @@ def test_retries_transient_errors_with_backoff(server: FakeServer) -> None:
         delays.append(d)
 
     server.queue = [(503, {}, b"busy"), (429, {"Retry-After": "0.25"}, b"slow down")]
-    b = OpenAICompatibleBackend("m", server.url, "k", retry=RetryPolicy(attempts=3, base_delay=0.1, sleep=record))
+    b = OpenAICompatibleBackend(
+        "m", server.url, "k", retry=RetryPolicy(attempts=3, base_delay=0.1, sleep=record)
+    )
     assert b.complete(MSGS).text == '{"answer": "Paris"}'
     assert len(server.requests) == 3
     assert len(delays) == 2 and 0.05 <= delays[0] <= 0.1 and delays[1] == 0.25
@@ -236,7 +256,9 @@ def test_timeout_is_retried_then_reported() -> None:
     lsock.listen(8)  # accepts connections, never answers
     try:
         url = f"http://127.0.0.1:{lsock.getsockname()[1]}"
-        b = OpenAICompatibleBackend("m", url, "k", retry=RetryPolicy(attempts=2, timeout=0.2, sleep=lambda d: _noop()))
+        b = OpenAICompatibleBackend(
+            "m", url, "k", retry=RetryPolicy(attempts=2, timeout=0.2, sleep=lambda d: _noop())
+        )
         with pytest.raises(BackendError, match="after 2 attempts"):
             b.complete(MSGS)
     finally:
@@ -271,7 +293,9 @@ def test_network_model_call_fails_under_test(monkeypatch: pytest.MonkeyPatch) ->
         b.complete(MSGS)
 
 
-def test_socket_guard_blocks_non_loopback_even_without_the_library_check(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_socket_guard_blocks_non_loopback_even_without_the_library_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import socket
 
     s = socket.socket()

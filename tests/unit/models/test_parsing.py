@@ -23,7 +23,11 @@ ACTION = {
             "properties": {
                 "thought": {"type": "string"},
                 "action": {"const": "write"},
-                "params": {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]},
+                "params": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string"}},
+                    "required": ["code"],
+                },
             },
             "required": ["thought", "action", "params"],
         },
@@ -64,7 +68,9 @@ def test_unclosed_think_block_runs_to_end() -> None:
 
 
 def test_truncated_json_is_repaired() -> None:
-    out = parse_structured('{"reason": "the function handles most cases but', {**SCORE, "required": ["reason"]})
+    out = parse_structured(
+        '{"reason": "the function handles most cases but', {**SCORE, "required": ["reason"]}
+    )
     assert out.ok and out.method == "repair"
     assert out.data["reason"].startswith("the function handles")
 
@@ -102,7 +108,11 @@ def test_field_extraction_from_prose() -> None:
 
 
 def test_regex_fallback_for_lone_score() -> None:
-    schema = {"type": "object", "properties": {"score": {"type": "integer", "enum": list(range(11))}}, "required": ["score"]}
+    schema = {
+        "type": "object",
+        "properties": {"score": {"type": "integer", "enum": list(range(11))}},
+        "required": ["score"],
+    }
     out = parse_structured("I would give this a solid 7 out of 10 overall", schema)
     assert out.ok and out.data == {"score": 7}
 
@@ -146,9 +156,13 @@ def test_never_raises_on_arbitrary_text(text: str) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_never_raises_on_json_like_values(value: object) -> None:
     import json
 
