@@ -10,12 +10,25 @@ from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import Action, State, TaskResult
 from purpose_agent.critic.purpose_function import PurposeFunction
 from purpose_agent.errors import PurposeAgentError
+from purpose_agent.memory.immune import ImmuneSystem
+from purpose_agent.memory.store import MemoryStore
+from purpose_agent.memory.types import MemoryKind, MemoryStatus
 from purpose_agent.models.base import Backend, Message
 from purpose_agent.models.local import LocalBackend
 from purpose_agent.models.ollama import OllamaBackend
 from purpose_agent.models.openai_compat import OpenAICompatibleBackend
 from purpose_agent.models.registry import backend_registry, create_slm_backend, resolve_backend
 from purpose_agent.models.testing import FunctionModel, ScriptedModel
+from purpose_agent.tools import (
+    CalculatorTool,
+    FunctionTool,
+    LLMCompiler,
+    PythonExecTool,
+    ReadFileTool,
+    Tool,
+    ToolRegistry,
+    WriteFileTool,
+)
 
 __version__ = "0.1.0"
 
@@ -23,20 +36,32 @@ __all__ = [
     "Action",
     "ActionSpec",
     "Backend",
+    "CalculatorTool",
     "Environment",
     "FunctionModel",
+    "FunctionTool",
+    "ImmuneSystem",
+    "LLMCompiler",
     "LocalBackend",
+    "MemoryKind",
+    "MemoryStatus",
+    "MemoryStore",
     "Message",
     "OllamaBackend",
     "OpenAICompatibleBackend",
     "Orchestrator",
     "PurposeAgentError",
     "PurposeFunction",
+    "PythonExecTool",
+    "ReadFileTool",
     "RunMode",
     "ScriptedModel",
     "SimpleEnvironment",
     "State",
     "TaskResult",
+    "Tool",
+    "ToolRegistry",
+    "WriteFileTool",
     "backend_registry",
     "create_slm_backend",
     "resolve_backend",

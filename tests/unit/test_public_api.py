@@ -27,6 +27,19 @@ EXPECTED = {
     "backend_registry",
     "create_slm_backend",
     "resolve_backend",
+    # memory (the memory kernel issue) and tools (the tools issue)
+    "MemoryStore",
+    "MemoryKind",
+    "MemoryStatus",
+    "ImmuneSystem",
+    "Tool",
+    "FunctionTool",
+    "ToolRegistry",
+    "CalculatorTool",
+    "PythonExecTool",
+    "ReadFileTool",
+    "WriteFileTool",
+    "LLMCompiler",
 }
 
 

@@ -99,8 +99,8 @@ class Orchestrator:
         self.specs = to_action_specs(available_actions)
         self.critic_llm = resolve_backend(critic_llm) if critic_llm is not None else self.llm
         self.purpose_function = purpose_function or PurposeFunction(self.critic_llm)
-        self.memory = _as_memory_hook(memory)
         self.mode = mode
+        self.memory = _as_memory_hook(memory, self.llm, mode)
         self.phi_threshold = phi_threshold
         self.success_outcome = success_outcome
         self.actor = Actor(self.llm, layout=layout, max_tokens=actor_max_tokens)
@@ -413,11 +413,11 @@ def _apply_tool_result(env: Environment, action: Action, result: Any, state: Sta
     return State({**state.data, "tool_results": results}, summary)
 
 
-def _as_memory_hook(memory: Any) -> MemoryHook | None:
+def _as_memory_hook(memory: Any, llm: Backend, mode: RunMode) -> MemoryHook | None:
     if memory is None:
         return None
     if hasattr(memory, "compile_for") and hasattr(memory, "after_task"):
-        return memory  # type: ignore[no-any-return]
-    from purpose_agent.memory.hook import StoreMemoryHook  # the memory kernel's adapter
+        return cast(MemoryHook, memory)
+    from purpose_agent.memory.hook import as_hook  # the memory kernel's adapter
 
-    return StoreMemoryHook(memory)  # type: ignore[no-any-return]
+    return as_hook(memory, llm, mode)

@@ -97,10 +97,12 @@ _DANGER_TARGET = (
 # Cue lexicons for sentence-level combinations (generalise beyond fixed phrases).
 _OVERRIDE_CUE = (
     r"\b(?:ignor\w*|disregard\w*|discard\w*|forget|forgot|skip|drop|set\s+aside|bypass\w*|overrul\w*|override|"
-    r"abandon|throw\s+(?:out|away)|pay\s+no\s+attention|expired?|lapsed|revoked|void|suspended|"
+    r"abandon|throw\s+(?:out|away)|pay\s+no\s+attention|expired?|lapsed|revoked|void|suspended|overridden|"
+    r"superseded|replac\w*|cancel\w*|"
     r"(?:does|do)\s*n[o']?t\s+apply|no\s+longer\s+(?:apply|applies|valid|matters?|count)|"
     r"haz\s+caso\s+omiso|omit\w*|olvid\w*|ignorez|oubli\w*|überspring\w*|ignorier\w*|vergiss|missacht\w*|"
-    r"dimentic\w*|trascur\w*|esque[çc]\w*|desconsider\w*|забуд\w*|игнорир\w*|проигнорир\w*)\b|忽略|无视|忽视|忘记|跳过|無視"
+    r"dimentic\w*|trascur\w*|esque[çc]\w*|desconsider\w*|забуд\w*|игнорир\w*|проигнорир\w*|"
+    r"не\s+(?:выполняй|следуй|слушай|соблюдай))\b|忽略|无视|忽视|忘记|跳过|無視"
 )
 _AUTHORITY_CUE = _r(
     r"\b(?:instructions?|guidance|directives?|guidelines?|rules|system\s+prompt|prompt|programming|policies|"
@@ -111,7 +113,8 @@ _AUTHORITY_CUE = _r(
 _PI_CONTEXT_CUE = _r(
     r"\b(?:previous(?:ly)?|prior|earlier|before|above|original|initial|configured|told|given|system|obey|"
     r"follow(?:s|ing)?\s+(?:this|the\s+text|mine|me)|takes?\s+orders|instead|unlocked|unrestricted|"
-    r"(?:this|these)\s+(?:note|memory|lesson|text|entry|entries)|memory\s+entries|bisherig\w*|vorherig\w*|"
+    r"(?:this|these)\s+(?:note|memory|lesson|text|entry|entries)|memory\s+entries|current|bisherig\w*|vorherig\w*|"
+    r"эту\s+заметку|этой\s+заметк\w*|"
     r"fr[üu]her\w*|previas?|anteriores?|pr[ée]c[ée]dent\w*|du\s+syst[eè]me|del\s+sistema|precedenti|"
     r"предыдущ\w*|прежн\w*)\b|之前|以前|上面|系统"
 )
@@ -140,7 +143,7 @@ _THIS_MEM_CUE = (
     r"这条(?:规则|经验|记忆)"
 )
 _OUTRANK_CUE = (
-    r"\b(?:outranks?|overrides?|overrule[sd]?|supersedes?|trumps?|beats|prevails?\s+over|takes?\s+precedence\s+over|"
+    r"\b(?:outranks?|overrides?|overrule[sd]?|supersedes?|replaces?|trumps?|beats|prevails?\s+over|takes?\s+precedence\s+over|"
     r"takes?\s+priority\s+over|has\s+(?:priority|precedence)\s+over|is\s+(?:prioriti[sz]ed|ranked)\s+(?:over|above)|"
     r"comes\s+before|prioritaire\s+sur|a\s+la\s+priorit[ée]\s+sur|tiene\s+prioridad\s+sobre|prevalece\s+sobre|"
     r"hat\s+vorrang\s+vor|ha\s+(?:la\s+)?(?:precedenza|priorit[àa])\s+su|tem\s+prioridade\s+sobre|"
@@ -150,6 +153,11 @@ _PERMANENCE_CUE = _r(
     r"\b(?:in\s+force|stays?\s+(?:active|in\s+effect|in\s+force)|binding|mandatory|forever|permanent(?:ly)?|"
     r"now\s+and\s+always|at\s+all\s+times|for\s+good|without\s+exception|no\s+exceptions|irrevocabl[ey]|"
     r"para\s+siempre|pour\s+toujours|f[üu]r\s+immer|per\s+sempre|para\s+sempre|навсегда)\b|永远|永久"
+)
+_AUTH_TARGET = _r(
+    r"\b(?:purpose\s+contract|users?|user's|preferences?|humans?|operators?|system\s+prompt|instructions|all|every|"
+    r"any|other|others|everything|anything|autres|todas|todos|alle[n]?|tutte|tutti|все|nutzer\w*|usuari\w*|"
+    r"utilisateur\w*|otras|outras)\b|所有|其他|一切"
 )
 _UNIVERSAL_REACH = (
     r"\b(?:every|all|each|any)\s+(?:\w+\s+)?(?:agents?|teams?|team\s+members|users?|projects?|organi[sz]ations?|"
@@ -219,9 +227,7 @@ def _secret_value_check(m: re.Match[str]) -> bool:
 
 
 _COMMON_VALUES = frozenset(
-    "required needed set stored hashed missing wrong incorrect correct valid invalid not the a an too different "
-    "changed reset expired empty blank weak strong optional mandatory visible hidden encrypted secure long short "
-    "given sent saved used shown ignored checked case-sensitive unknown".split()
+    ["required", "needed", "set", "stored", "hashed", "missing", "wrong", "incorrect", "correct", "valid", "invalid", "not", "the", "a", "an", "too", "different", "changed", "reset", "expired", "empty", "blank", "weak", "strong", "optional", "mandatory", "visible", "hidden", "encrypted", "secure", "long", "short", "given", "sent", "saved", "used", "shown", "ignored", "checked", "case-sensitive", "unknown"]
 )
 
 
@@ -235,8 +241,7 @@ def _password_check(m: re.Match[str]) -> bool:
 
 
 _GENERIC_USERS = frozenset(
-    "user username users me you your_name yourname your-name name example runner ubuntu root shared guest "
-    "public default all\\ users admin someone somebody x foo bar $user jdoe".split()
+    ["user", "username", "users", "me", "you", "your_name", "yourname", "your-name", "name", "example", "runner", "ubuntu", "root", "shared", "guest", "public", "default", "all\\", "users", "admin", "someone", "somebody", "x", "foo", "bar", "$user", "jdoe"]
 )
 
 
@@ -290,7 +295,7 @@ _PI_QUAL = r"(?:previous|prior|above|earlier|preceding|original|initial|system|d
 _PROMPT_INJECTION: list[Rule] = [
     _rule(PI, "pi.ignore_instructions",
           rf"\b{_PI_VERB}\s+{_PI_FILL}(?:instructions?|directives?|guidelines?|guidance|rules|programming|"
-          r"prompts?|guardrails|safeguards|system\s+prompt|system\s+messages?)\b(?!\s+of\s+thumb)",
+          r"prompts?|guardrails|safeguards|system\s+prompt|system\s+messages?)\b(?!\s+(?:section|field|column|file|page|tab|panel|header|block|part|of\s+thumb))",
           0.9, negatable=True),
     _rule(PI, "pi.ignore_qualified",
           rf"\b{_PI_VERB}\s+(?:(?:all|any|the|of)\s+){{0,3}}{_PI_QUAL}\s+(?:\w+\s+){{0,2}}?"
@@ -388,7 +393,7 @@ _PROMPT_INJECTION: list[Rule] = [
           r"\bprompt\s+del\s+sistema\b|\bmodo\s+(?:desarrollador|dios|sin\s+restricciones)\b", 0.85, negatable=True),
     _rule(PI, "pi.fr",
           r"\b(?:ignore[rz]?|oublie[rz]?|n[eé]glige[rz]?|ne\s+tiens?\s+pas\s+compte\s+de)\s+(?:\w+\s+){0,4}?"
-          r"(?:instructions|r[eè]gles|consignes|directives|restrictions)\b|\b(?:tu\s+es|vous\s+[eê]tes)\s+maintenant\s+"
+          r"(?:instructions|r[eè]gles|consignes|directives|restrictions)\b(?!\s+(?:section|field|column|file|page|tab|panel|header|block|part|of\s+thumb))|\b(?:tu\s+es|vous\s+[eê]tes)\s+maintenant\s+"
           r"(?:\w+\s+){0,3}?(?:sans\s+(?:filtres?|restrictions?|limites?|r[eè]gles?|censure)|libre|d[eé]brid[eé])|"
           r"\b(?:r[eé]v[eè]le|affiche|montre|nouveau)\b[^.!?\n]{0,30}?\bprompt\s+syst[eè]me\b|\bmode\s+d[eé]veloppeur\b",
           0.85, negatable=True),
@@ -475,6 +480,20 @@ _SCORE_MANIPULATION: list[Rule] = [
     _rule(SM, "sm.score_yourself",
           r"\b(?:score|rate|grade|mark|evaluate)\s+(?:yourself|your\s+(?:own\s+)?(?:work|answer|output|steps?|run))\b"
           r"[^.!?\n]{0,30}?\b(?:10|ten|perfect|max\w*|full|100|top)\b", 0.8),
+    _rule(SM, "sm.say_finished",
+          r"\b(?:say|tell\s+\w+|report|claim|answer|respond|reply|state|write)\s+(?:that\s+)?(?:the\s+|your\s+|this\s+)?"
+          r"(?:job|task|work|goal|purpose|run|step|it|everything)\s+(?:is|was|has\s+been|are)\s+(?:\w+\s+)?"
+          r"(?:finished|done|complete[d]?|solved|achieved|successful|fixed)\b", 0.8, requires=(_UNCOND,),
+          forbids=(_CONDITIONAL,), negatable=True),
+    _rule(SM, "sm.success_despite_failure",
+          r"\b(?:even\s+(?:if|when|though)|regardless\s+of(?:\s+whether)?|no\s+matter\s+(?:whether|if|what)|"
+          r"whether\s+or\s+not)\b[^.!?\n]{0,40}?\b(?:nothing|not|never|didn'?t|did\s+not|fail\w*|crash\w*|broke|"
+          r"broken|errors?|happened|actually|untested|skipped)\b", 0.8, requires=(_SUCCESS_CUE,)),
+    _rule(SM, "sm.so_the_critic",
+          rf"\bso\s+(?:that\s+)?(?:the\s+|your\s+)?{_CRITIC}\s+(?:\w+\s+)?(?:gives?\s+(?:it\s+|you\s+)?(?:a\s+)?"
+          r"(?:high|higher|top|max\w*|perfect|full|10)|scores?\s+(?:it|you|this)\s+(?:high\w*|10|max\w*)|thinks?|"
+          r"believes?|concludes?|(?:cannot|can'?t|won'?t)\s+(?:give|score|rate|fail|reject|deduct)|has\s+to\s+"
+          r"(?:give|accept|pass)|must\s+(?:give|accept|pass)|is\s+(?:fooled|tricked|satisfied)|accepts?\s+it)\b", 0.8),
     _rule(SM, "sm.multilingual_tell_critic",
           r"(?:\bcr[ií]tic[oa]\b|\bcritique\b|\bkritiker\w*|\bjuez\b|\bjuge\b|\bgiudice\b|\bavaliador\b|\bevaluador\b|"
           r"критик\w*|судь\w*|评审|评分员|裁判|评判)",
@@ -511,8 +530,8 @@ _TOOL_MISUSE: list[Rule] = [
     _rule(TM, "tm.remote_eval",
           r"\b(?:eval|exec)\(\s*(?:requests|httpx|urllib\.request|urllib2)?\.?(?:get|urlopen)\(", 0.85),
     _rule(TM, "tm.chmod_777_root",
-          r"\bchmod\s+(?:-R\s+|--recursive\s+)?0?777\s+(?:/|~|\$HOME)(?=$|[\s/*'\"`;])|\bchmod\s+(?:-R|--recursive)\s+"
-          r"0?777\b", 0.85),
+          r"\bchmod\s+(?:-R\s+|--recursive\s+)?(?:0?777|[ugoa]*\+rwx|[oa]\+w)\s+(?:/|~|\$HOME)(?=$|[\s/*'\"`;.])|"
+          r"\bchmod\s+(?:-R|--recursive)\s+0?777\b", 0.85),
     _rule(TM, "tm.chmod_777", r"\bchmod\s+0?777\b", 0.6, negatable=True),
     _rule(TM, "tm.mkfs", r"\bmkfs(?:\.\w+)?\b|\bwipefs\b|\bfdisk\s+/dev/|\bshred\s+[^\n]{0,30}?/dev/", 0.85,
           negatable=True),
@@ -568,9 +587,18 @@ _TOOL_MISUSE: list[Rule] = [
           r"\b(?:overwrite|write\s+(?:to|over|into)|zero(?:\s+out)?|wipe|shred|erase|format|fill|clobber|trash)\s+"
           r"(?:the\s+|all\s+of\s+)?/dev/(?:sd[a-z]|nvme\d|hd[a-z]|xvd[a-z]|vd[a-z]|mmcblk\d|disk\d|rdisk\d)", 0.9,
           negatable=True),
+    _rule(TM, "tm.find_delete_root",
+          r"\bfind\s+(?:/|~|\$HOME)(?:\s|$)[^\n]{0,60}?-(?:delete\b|exec\s+rm\b)", 0.9),
+    _rule(TM, "tm.run_untrusted_download",
+          r"\b(?:download|fetch|grab|curl|wget)\b[^.!?\n]{0,60}?\b(?:binary|executable|script|installer|payload|"
+          r"\w+\.sh|\w+\.exe)\b[^.!?\n]{0,40}?\b(?:run|execute|launch)\s+(?:it|them)\b", 0.75,
+          requires=(_r(r"\b(?:pastebin|root|sudo|admin\w*|untrusted|unknown|random|without\s+(?:checking|reading|"
+                       r"verifying))\b"),), negatable=True),
     _rule(TM, "tm.sudo", r"\bsudo\b(?![-_]?(?:free|less|ers))", 0.7, negatable=True),
     _rule(TM, "tm.run_as_root",
-          r"\b(?:run|execute|launch|start)\s+(?:\w+\s+){0,3}?as\s+(?:the\s+)?root\b(?!\s+logger)", 0.7, negatable=True),
+          r"\b(?:run|execute|launch|start)\s+(?:\w+\s+){0,3}?(?:as\s+(?:the\s+)?(?:root|administrator)\b(?!\s+logger)|"
+          r"with\s+(?:root|admin(?:istrator)?|elevated|superuser)\s+(?:privileges|rights|permissions|access))", 0.7,
+          negatable=True),
     _rule(TM, "tm.privileged_files", r"/etc/(?:sudoers|shadow)\b|\bNOPASSWD\b", 0.85, negatable=True),
     _rule(TM, "tm.kill_all", r"\bkill\s+-(?:9|KILL|SIGKILL)\s+-1\b|\bkillall5\b|\bkill\s+-9\s+1\b", 0.85),
     _rule(TM, "tm.drop_database", r"\bDROP\s+(?:DATABASE|SCHEMA)\b", 0.7, negatable=True),
@@ -599,6 +627,9 @@ _PRIVACY_LEAK: list[Rule] = [
           r"senha|parola\s+d'ordine|пароль)\b|密码|口令)(?:\s+[\w']+){0,5}?\s*(?:\bis\b|\bes\b|\best\b|\bist\b|\bé\b|"
           r"\bè\b|\bwas\b|:|：|=|是|為|为)\s*(?P<q>[\"'`“‘«]?)(?P<val>[^\s\"'`”’»,;，。]{4,64})", 0.85,
           check=_password_check),
+    _rule(PL, "pl.cli_password",
+          r"\b(?:mysql|mysqldump|mysqladmin|sshpass|mongo\w*|redis-cli)\b[^\n]{0,60}?(?:\s-p|--password[= ]|\s-a\s)"
+          r"(?P<q>[\"']?)(?P<val>[^\s\"']{4,64})", 0.85, check=_password_check),
     _rule(PL, "pl.connection_string",
           r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,64}:(?P<pw>[^\s:/@]{3,128})@[\w.-]+", 0.9, check=_conn_check),
     _rule(PL, "pl.email",
@@ -706,7 +737,13 @@ _SCOPE_OVERREACH: list[Rule] = [
           r"memory|rule|note)\b[^.!?\n]{0,50}?\b(?:immediately|without|skip\w*|bypass\w*|right\s+away|directly)\b|"
           r"\b(?:skip|bypass|avoid|circumvent|disable|turn\s+off)\s+(?:the\s+)?(?:quarantine|immune\s+(?:scan|system|"
           r"check)|memory\s+ci|validation\s+replay|a/b\s+replay|safety\s+scan)", 0.8),
-    _rule(SO, "so.this_outranks", _OUTRANK_CUE, 0.8, requires=(_r(_THIS_MEM_CUE),), sentence_evidence=True),
+    _rule(SO, "so.this_outranks", _OUTRANK_CUE, 0.8, requires=(_r(_THIS_MEM_CUE), _AUTH_TARGET),
+          sentence_evidence=True),
+    _rule(SO, "so.user_overruled",
+          r"\b(?:users?|humans?|operators?|owners?)(?:'s?|’s?|')?\s+(?:corrections?|instructions?|requests?|"
+          r"preferences?|feedback|wishes|commands?|input|objections?)\b", 0.8,
+          requires=(_r(r"\b(?:ignored|overridden|disregarded|discarded|dismissed|overruled|rejected|set\s+aside)\b"),
+                    _r(_THIS_MEM_CUE + r"|\bthis\s+one\b")), sentence_evidence=True),
     _rule(SO, "so.this_permanent", _THIS_MEM_CUE, 0.75, requires=(_PERMANENCE_CUE,), sentence_evidence=True),
     _rule(SO, "so.universal_adoption", _UNIVERSAL_REACH, 0.8, reach="team",
           requires=(_r(_THIS_MEM_CUE), _ADOPT_CUE), sentence_evidence=True),

@@ -63,7 +63,7 @@ _SPACED_RUN_RE = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*·•|/\\,+~]{1,2})
 _SPACED_SEP_RE = re.compile(r"[ .\-_*·•|/\\,+~]")
 _SPACED_PAIR_RE = re.compile(r"(?<![^\W\d_])[a-z] [a-z](?![^\W\d_])")
 
-_B64_RE = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}")
+_B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RE = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){6,}(?![0-9A-Fa-f])")
 _HEX_SEP_RE = re.compile(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[ :,]?){6,}")
 _URL_RE = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -235,7 +235,7 @@ def _printable_text(raw: bytes) -> str | None:
         return None
     good = sum(1 for c in s if c.isprintable() or c in "\n\t\r")
     letters = sum(1 for c in s if c.isalpha())
-    if good / len(s) < 0.92 or letters < 4 or letters / len(s) < 0.4:
+    if good / len(s) < 0.92 or letters < 4 or letters / len(s) < 0.25:
         return None
     return s
 
