@@ -213,7 +213,9 @@ class Orchestrator:
                 valid=decision.valid,
             ),
         )
+        t_env = time.perf_counter()
         after, observation = await self._execute(run, decision.valid, decision.problem, action, before, specs)
+        env_time = time.perf_counter() - t_env
         self._emit(
             run, ev.Observed(step=index, observation=observation[:2000], state_hash=after.fingerprint())
         )
@@ -248,6 +250,7 @@ class Orchestrator:
             model_time,
             time.perf_counter() - t0,
             outcome=outcome,
+            env_time_s=env_time,
         )
         self._emit(
             run,

@@ -80,10 +80,16 @@ class Step:
     model_time_s: float = 0.0
     step_time_s: float = 0.0
     outcome: float | None = None  # ground truth of state_after, when known
+    env_time_s: float = 0.0  # time inside the environment (or tool) executing the action
 
     @property
     def delta(self) -> float:
         return self.phi_after - self.phi_before
+
+    @property
+    def overhead_s(self) -> float:
+        """Framework time of the step: wall time minus model and environment time."""
+        return max(0.0, self.step_time_s - self.model_time_s - self.env_time_s)
 
     @property
     def reward(self) -> float:

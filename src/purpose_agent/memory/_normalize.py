@@ -142,6 +142,9 @@ def normalize(text: str) -> View:
 def _map_homoglyphs(text: str) -> str:
     if not any(c in _HOMOGLYPHS for c in text):
         return text
+    latin = sum(1 for c in text if _is_ascii_letter(c))
+    other = sum(1 for c in text if c.isalpha() and not c.isascii())
+    mostly_latin = latin >= other
     parts: list[str] = []
     last = 0
     for m in _TOKEN_RE.finditer(text):
@@ -151,7 +154,7 @@ def _map_homoglyphs(text: str) -> str:
         letters = [c for c in tok if c.isalpha()]
         has_latin = any(_is_ascii_letter(c) for c in letters)
         lookalike_only = all(c in _HOMOGLYPHS and c not in _SCRIPT_ONLY for c in letters)
-        if not (has_latin or lookalike_only):
+        if not (has_latin or (lookalike_only and mostly_latin)):
             continue
         parts.append(text[last : m.start()])
         parts.append("".join(_HOMOGLYPHS.get(c, c) for c in tok))
