@@ -90,10 +90,11 @@ def bwrap_command(python: str, workdir: str, *, network: bool, tmpfs_mb: int) ->
             cmd += ["--ro-bind", top, top]
     for f in ("/etc/ld.so.cache", "/etc/localtime"):
         cmd += ["--ro-bind-try", f, f]
-    for root in _python_roots(python):
-        cmd += ["--ro-bind", root, root]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
     cmd += ["--size", str(tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    # after the private /tmp, so an interpreter living under /tmp (a venv in a CI clone) stays visible
+    for root in _python_roots(python):
+        cmd += ["--ro-bind", root, root]
     cmd += ["--bind", workdir, SANDBOX_DIR, "--chdir", SANDBOX_DIR]
     cmd += ["--uid", "65534", "--gid", "65534", "--disable-userns"]
     cmd += ["--remount-ro", "/", "--clearenv"]
