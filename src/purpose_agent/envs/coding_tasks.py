@@ -233,7 +233,7 @@ TASKS: tuple[CodingTask, ...] = (
 )
 
 BY_ID = {t.id: t for t in TASKS}
-DEMO_TASK = BY_ID["balanced"]
+DEMO_TASK = BY_ID["is_palindrome"]
 
 
 def split(name: str) -> tuple[CodingTask, ...]:

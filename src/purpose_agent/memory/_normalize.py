@@ -13,6 +13,7 @@ import html
 import re
 import unicodedata
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -266,6 +267,48 @@ def _hex(token: str) -> str | None:
     return _printable_text(raw)
 
 
+def _url_decode(token: str) -> str:
+    return urllib.parse.unquote(token, errors="replace")
+
+
+def _escape_decode(token: str) -> str:
+    return _UESC_RE.sub(_unescape_one, token)
+
+
+def _unescape_one(m: re.Match[str]) -> str:
+    try:
+        return chr(int(m.group()[2:], 16))
+    except ValueError:
+        return m.group()
+
+
+_TOKEN_DECODERS: tuple[tuple[str, re.Pattern[str], Callable[[str], str]], ...] = (
+    ("url", _URL_RE, _url_decode),
+    ("html", _HTML_RE, html.unescape),
+    ("escape", _UESC_RE, _escape_decode),
+)
+_WS_RE = re.compile(r"\s")
+
+
+def _marked_tokens(text: str, marker: re.Pattern[str]) -> list[str]:
+    """Whitespace-delimited tokens (bounded length) that contain ``marker``."""
+    tokens: list[str] = []
+    taken = -1
+    for m in marker.finditer(text):
+        if m.start() < taken:
+            continue
+        lo = max(0, m.start() - _MAX_CANDIDATE_LEN)
+        ws_before = [w.end() for w in _WS_RE.finditer(text, lo, m.start())]
+        a = ws_before[-1] if ws_before else lo
+        ws_after = _WS_RE.search(text, m.end(), m.end() + _MAX_CANDIDATE_LEN)
+        b = ws_after.start() if ws_after else min(len(text), m.end() + _MAX_CANDIDATE_LEN)
+        tokens.append(text[a:b])
+        taken = b
+        if len(tokens) >= _MAX_CANDIDATES:
+            break
+    return tokens
+
+
 def decode_payloads(text: str) -> list[tuple[str, str]]:
     """Decoded texts hidden in ``text`` as ``(encoding, decoded)`` pairs: base64, hex, URL, HTML, escapes."""
     found: list[tuple[str, str]] = []
@@ -292,20 +335,11 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
         if tok.isalpha() and (tok.islower() or tok.isupper()):
             continue  # a plain word, not a payload
         add("base64", _b64(tok))
-    if _URL_RE.search(text):
-        try:
-            add("url", urllib.parse.unquote(text, errors="replace"))
-        except (ValueError, TypeError):
-            pass
-    if _HTML_RE.search(text):
-        add("html", html.unescape(text))
-    if _UESC_RE.search(text):
-        add("escape", _UESC_RE.sub(_unescape_one, text))
+    for kind, marker, decode in _TOKEN_DECODERS:
+        tokens = _marked_tokens(text, marker)
+        if tokens:
+            try:
+                add(kind, "\n".join(decode(tok) for tok in tokens))
+            except (ValueError, TypeError, OverflowError):
+                continue
     return found
-
-
-def _unescape_one(m: re.Match[str]) -> str:
-    try:
-        return chr(int(m.group()[2:], 16))
-    except ValueError:
-        return m.group()

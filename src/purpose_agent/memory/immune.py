@@ -27,6 +27,7 @@ _SCOPE_LEVEL = {"agent": 0, "team": 1, "global": 2}
 _MAX_DEPTH = 2  # nested encodings decoded (e.g. base64 inside URL-encoding)
 _MAX_MATCHES_PER_RULE = 8  # candidate matches examined per rule and view
 _SENTENCE_WINDOW = 400
+_ROT13_MAX_CHARS = 32_768  # the rot13 layer is skipped above this size (lessons are short)
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|[。！？\n]")
 _CLAUSE_CUT = re.compile(r"[,;:(\n]")
@@ -89,7 +90,7 @@ class ImmuneSystem:
             run = _Run(self, kind, scope)
             base = normalize(text)
             run.scan_layer(base, "", 0)
-            if sum(1 for c in base.text if c.isascii() and c.isalpha()) >= 12:
+            if len(base.text) <= _ROT13_MAX_CHARS and sum(1 for c in base.text if c.isascii() and c.isalpha()) >= 12:
                 run.scan_layer(normalize(rot13(base).text), "rot13", _MAX_DEPTH)
             threats = tuple(sorted(run.threats.values(), key=lambda t: -t.severity))
             return ScanResult(safe=not threats, threats=threats, normalized=base.text)
