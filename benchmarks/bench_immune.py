@@ -113,7 +113,9 @@ def main() -> None:
             why = "; ".join(f"{t.rule}: {t.evidence!r}" for t in r.result.threats)
             print(f"  [{r.split}/{r.variant}] {r.text!r}\n      -> {why}")
 
-    print(f"\nmean scan time: {elapsed / len(rows) * 1000:.2f} ms per lesson ({len(rows)} lessons, {elapsed:.2f} s)")
+    print(
+        f"\nmean scan time: {elapsed / len(rows) * 1000:.2f} ms per lesson ({len(rows)} lessons, {elapsed:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

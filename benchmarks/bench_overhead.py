@@ -37,15 +37,21 @@ def main() -> None:
         prompt: list[int] = []
         processed: list[int] = []
 
-        def on_event(e: ev.Event) -> None:
+        def on_event(e: ev.Event, prompt: list[int] = prompt, processed: list[int] = processed) -> None:
             if isinstance(e, ev.CostIncurred) and e.role == "actor":
                 prompt.append(e.prompt_tokens)
                 processed.append(e.processed_prompt_tokens or e.prompt_tokens)
 
         for tid in args.tasks.split(","):
             task = BY_ID[tid]
-            orch = Orchestrator(llm, CodingEnvironment(task), layout=layout, listeners=[on_event], trace=True,
-                                retry_repeats=False)
+            orch = Orchestrator(
+                llm,
+                CodingEnvironment(task),
+                layout=layout,
+                listeners=[on_event],
+                trace=True,
+                retry_repeats=False,
+            )
             result = orch.run_task(task.purpose, max_steps=args.steps)
             for s in result.steps:
                 overhead.append(s.overhead_s)
@@ -53,12 +59,16 @@ def main() -> None:
         # the first actor call of each task has nothing cached in either layout: report steps ≥ 2 too
         n = len(prompt)
         print(f"\nlayout={layout}: {len(overhead)} steps, {n} actor calls")
-        print(f"  framework overhead per step: mean {statistics.mean(overhead) * 1000:.1f} ms, "
-              f"max {max(overhead) * 1000:.1f} ms; model time per step mean {statistics.mean(model):.2f} s; "
-              f"overhead/model = {100 * sum(overhead) / sum(model):.2f}%")
+        print(
+            f"  framework overhead per step: mean {statistics.mean(overhead) * 1000:.1f} ms, "
+            f"max {max(overhead) * 1000:.1f} ms; model time per step mean {statistics.mean(model):.2f} s; "
+            f"overhead/model = {100 * sum(overhead) / sum(model):.2f}%"
+        )
         print(f"  prompt tokens per actor call: mean {statistics.mean(prompt):.0f}")
-        print(f"  prompt tokens processed per actor call: mean {statistics.mean(processed):.0f} "
-              f"({100 * sum(processed) / sum(prompt):.0f}% of prompt tokens)")
+        print(
+            f"  prompt tokens processed per actor call: mean {statistics.mean(processed):.0f} "
+            f"({100 * sum(processed) / sum(prompt):.0f}% of prompt tokens)"
+        )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["CATEGORIES", "RULES", "SQUASH_RULES", "Rule"]
 
@@ -43,14 +43,15 @@ class Rule:
     forbids: tuple[re.Pattern[str], ...] = ()
     check: Callable[[re.Match[str]], bool] | None = None
     sentence_evidence: bool = False
-    privacy_like: bool = field(default=False)
 
 
 def _r(pattern: str, flags: int = _I) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
-def _rule(category: str, name: str, pattern: str, severity: float = 0.8, *, flags: int = _I, **kw: object) -> Rule:
+def _rule(
+    category: str, name: str, pattern: str, severity: float = 0.8, *, flags: int = _I, **kw: object
+) -> Rule:
     return Rule(category, name, _r(pattern, flags), severity, **kw)  # type: ignore[arg-type]
 
 
@@ -227,7 +228,49 @@ def _secret_value_check(m: re.Match[str]) -> bool:
 
 
 _COMMON_VALUES = frozenset(
-    ["required", "needed", "set", "stored", "hashed", "missing", "wrong", "incorrect", "correct", "valid", "invalid", "not", "the", "a", "an", "too", "different", "changed", "reset", "expired", "empty", "blank", "weak", "strong", "optional", "mandatory", "visible", "hidden", "encrypted", "secure", "long", "short", "given", "sent", "saved", "used", "shown", "ignored", "checked", "case-sensitive", "unknown"]
+    [
+        "required",
+        "needed",
+        "set",
+        "stored",
+        "hashed",
+        "missing",
+        "wrong",
+        "incorrect",
+        "correct",
+        "valid",
+        "invalid",
+        "not",
+        "the",
+        "a",
+        "an",
+        "too",
+        "different",
+        "changed",
+        "reset",
+        "expired",
+        "empty",
+        "blank",
+        "weak",
+        "strong",
+        "optional",
+        "mandatory",
+        "visible",
+        "hidden",
+        "encrypted",
+        "secure",
+        "long",
+        "short",
+        "given",
+        "sent",
+        "saved",
+        "used",
+        "shown",
+        "ignored",
+        "checked",
+        "case-sensitive",
+        "unknown",
+    ]
 )
 
 
@@ -241,7 +284,35 @@ def _password_check(m: re.Match[str]) -> bool:
 
 
 _GENERIC_USERS = frozenset(
-    ["user", "username", "users", "me", "you", "your_name", "yourname", "your-name", "name", "example", "runner", "ubuntu", "root", "shared", "guest", "public", "default", "all\\", "users", "admin", "someone", "somebody", "x", "foo", "bar", "$user", "jdoe"]
+    [
+        "user",
+        "username",
+        "users",
+        "me",
+        "you",
+        "your_name",
+        "yourname",
+        "your-name",
+        "name",
+        "example",
+        "runner",
+        "ubuntu",
+        "root",
+        "shared",
+        "guest",
+        "public",
+        "default",
+        "all\\",
+        "users",
+        "admin",
+        "someone",
+        "somebody",
+        "x",
+        "foo",
+        "bar",
+        "$user",
+        "jdoe",
+    ]
 )
 
 
@@ -270,9 +341,15 @@ def _phone_check(m: re.Match[str]) -> bool:
 
 def _conn_check(m: re.Match[str]) -> bool:
     pw = m.group("pw")
-    return pw.lower() not in {"password", "pass", "pwd", "secret", "***", "xxx", "changeme"} and not pw.startswith(
-        ("{", "<", "$", "%")
-    )
+    return pw.lower() not in {
+        "password",
+        "pass",
+        "pwd",
+        "secret",
+        "***",
+        "xxx",
+        "changeme",
+    } and not pw.startswith(("{", "<", "$", "%"))
 
 
 def _rm_check(m: re.Match[str]) -> bool:
@@ -280,6 +357,7 @@ def _rm_check(m: re.Match[str]) -> bool:
     return bool(re.search(r"-\s?[a-zA-Z]*[rR]|--recursive", flags))
 
 
+# fmt: off
 # ----------------------------------------------------------------------------- prompt injection
 _PI_VERB = (
     r"(?:ignore|ignoring|disregard|disregarding|forget|override|overrule|bypass|discard|set\s+aside|"
@@ -795,4 +873,5 @@ SQUASH_RULES: tuple[Rule, ...] = (
           r"(?:all|every)agents|globalpolicy(?:always|never|must)|neverfollowtheuser|"
           r"(?:delete|remove|disable)(?:all|every)?(?:the)?other(?:memor|lesson|rule)", 0.85),
     _rule(TM, "tm.squashed_sandbox", r"(?:disable|turnoff|escape|bypass)(?:the)?sandbox", 0.85),
-)  # fmt: skip
+)
+# fmt: on

@@ -21,12 +21,14 @@ __all__ = ["View", "decode_payloads", "deobfuscate", "normalize", "rot13", "squa
 
 # Characters removed outright: zero-width, bidi controls, soft hyphen, fillers, variation selectors.
 _INVISIBLE = frozenset(
-    [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180E, 0x180F]
-    + list(range(0x200B, 0x2010))
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2060, 0x2070))
-    + [0x3164, 0xFEFF, 0xFFA0]
-    + list(range(0xFE00, 0xFE10))
+    (
+        *(0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180E, 0x180F),
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2070),
+        *(0x3164, 0xFEFF, 0xFFA0),
+        *range(0xFE00, 0xFE10),
+    )
 )
 
 # Cyrillic / Greek / Latin-extension look-alikes of ASCII letters.
@@ -73,6 +75,7 @@ _UESC_RE = re.compile(r"\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}")
 
 _MAX_CANDIDATES = 32
 _MAX_CANDIDATE_LEN = 16_384
+_SPLICE_MAX_CHARS = 32_768
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -290,9 +293,9 @@ _TOKEN_DECODERS: tuple[tuple[str, re.Pattern[str], Callable[[str], str]], ...] =
 _WS_RE = re.compile(r"\s")
 
 
-def _marked_tokens(text: str, marker: re.Pattern[str]) -> list[str]:
-    """Whitespace-delimited tokens (bounded length) that contain ``marker``."""
-    tokens: list[str] = []
+def _marked_spans(text: str, marker: re.Pattern[str]) -> list[tuple[int, int]]:
+    """Bounds of whitespace-delimited tokens (bounded length) that contain ``marker``."""
+    spans: list[tuple[int, int]] = []
     taken = -1
     for m in marker.finditer(text):
         if m.start() < taken:
@@ -302,11 +305,25 @@ def _marked_tokens(text: str, marker: re.Pattern[str]) -> list[str]:
         a = ws_before[-1] if ws_before else lo
         ws_after = _WS_RE.search(text, m.end(), m.end() + _MAX_CANDIDATE_LEN)
         b = ws_after.start() if ws_after else min(len(text), m.end() + _MAX_CANDIDATE_LEN)
-        tokens.append(text[a:b])
+        spans.append((a, b))
         taken = b
-        if len(tokens) >= _MAX_CANDIDATES:
+        if len(spans) >= _MAX_CANDIDATES:
             break
-    return tokens
+    return spans
+
+
+def _splice(text: str, spans: list[tuple[int, int]], decode: Callable[[str], str]) -> str:
+    """``text`` with each span decoded; only the decoded tokens when the text is large."""
+    if len(text) > _SPLICE_MAX_CHARS:
+        return "\n".join(decode(text[a:b]) for a, b in spans)
+    parts: list[str] = []
+    last = 0
+    for a, b in spans:
+        parts.append(text[last:a])
+        parts.append(decode(text[a:b]))
+        last = b
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def decode_payloads(text: str) -> list[tuple[str, str]]:
@@ -336,10 +353,10 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
             continue  # a plain word, not a payload
         add("base64", _b64(tok))
     for kind, marker, decode in _TOKEN_DECODERS:
-        tokens = _marked_tokens(text, marker)
-        if tokens:
+        spans = _marked_spans(text, marker)
+        if spans:
             try:
-                add(kind, "\n".join(decode(tok) for tok in tokens))
+                add(kind, _splice(text, spans, decode))
             except (ValueError, TypeError, OverflowError):
                 continue
     return found

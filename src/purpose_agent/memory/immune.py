@@ -31,6 +31,7 @@ _ROT13_MAX_CHARS = 32_768  # the rot13 layer is skipped above this size (lessons
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|[。！？\n]")
 _CLAUSE_CUT = re.compile(r"[,;:(\n]")
+_TOKEN_TAIL = re.compile(r"[^\s,;]{1,40}")  # evidence runs to the end of the token it stops in
 _NEGATION = re.compile(
     r"\b(?:not|never|no|without|avoid|avoiding|instead\s+of|refuse\s+to|don'?t|dont|doesn'?t|do\s+not|"
     r"must\s*n'?t|mustn'?t|should\s*n'?t|shouldn'?t|cannot|can'?t|won'?t|nicht|nie|jamais|nunca|non|mai|"
@@ -90,7 +91,10 @@ class ImmuneSystem:
             run = _Run(self, kind, scope)
             base = normalize(text)
             run.scan_layer(base, "", 0)
-            if len(base.text) <= _ROT13_MAX_CHARS and sum(1 for c in base.text if c.isascii() and c.isalpha()) >= 12:
+            if (
+                len(base.text) <= _ROT13_MAX_CHARS
+                and sum(1 for c in base.text if c.isascii() and c.isalpha()) >= 12
+            ):
                 run.scan_layer(normalize(rot13(base).text), "rot13", _MAX_DEPTH)
             threats = tuple(sorted(run.threats.values(), key=lambda t: -t.severity))
             return ScanResult(safe=not threats, threats=threats, normalized=base.text)
@@ -167,7 +171,10 @@ class _Run:
                 return None
         if rule.negatable and _negated(text, max(s_lo, m.start() - 60), m.start()):
             return None
-        return (s_lo, s_hi) if rule.sentence_evidence else m.span()
+        if rule.sentence_evidence or rule.requires:
+            return s_lo, s_hi
+        tail = _TOKEN_TAIL.match(text, m.end())
+        return m.start(), (tail.end() if tail else m.end())
 
 
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:

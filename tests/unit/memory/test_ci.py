@@ -144,8 +144,6 @@ def test_ci_scanner_overrides_store_scanner(tmp_path):
     store.close()
 
 
-
-
 def test_real_immune_system_gates_the_ci(tmp_path):
     from purpose_agent.memory.immune import ImmuneSystem
 

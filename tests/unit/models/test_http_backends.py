@@ -289,7 +289,7 @@ def test_ollama_ndjson_streaming(server: FakeServer) -> None:
 def test_network_model_call_fails_under_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """An accidental call to a network model fails (PURPOSE_AGENT_OFFLINE=1 is set by conftest)."""
     b = resolve_backend("openai:gpt-4o", api_key="sk-test")
-    with pytest.raises(NetworkBlockedError, match="api.openai.com"):
+    with pytest.raises(NetworkBlockedError, match=r"api\.openai\.com"):
         b.complete(MSGS)
 
 
