@@ -216,12 +216,11 @@ class Orchestrator:
         t_env = time.perf_counter()
         after, observation = await self._execute(run, decision.valid, decision.problem, action, before, specs)
         env_time = time.perf_counter() - t_env
-        self._emit(
-            run, ev.Observed(step=index, observation=observation[:2000], state_hash=after.fingerprint())
-        )
+        after_hash = after.fingerprint()
+        self._emit(run, ev.Observed(step=index, observation=observation[:2000], state_hash=after_hash))
         outcome = self._outcome(after)
         anomalies: list[str] = []
-        if after.fingerprint() == before.fingerprint():
+        if after_hash == before.fingerprint():
             phi_after, evidence, confidence = run.phi, "state unchanged", 1.0
             if decision.valid and not action.is_done:
                 observation += "\nNOTE: this action changed nothing. Do something different."

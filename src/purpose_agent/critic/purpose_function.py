@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from purpose_agent.core.types import Action, Score, State, canonical_json
-from purpose_agent.models.base import Backend, Completion, Message, Usage
+from purpose_agent.models.base import Backend, Completion, Message, Usage, run_sync
 
 CRITIC_SYSTEM = """You are the critic. You score how far a STATE has progressed toward a PURPOSE, from 0 to 10.
 Rules:
@@ -112,8 +112,6 @@ class PurposeFunction:
         return CriticCall(score, completion)
 
     def score(self, purpose: str, state: State) -> Score:
-        from purpose_agent.models.base import run_sync
-
         return run_sync(lambda: self.ascore(purpose, state)).score
 
 

@@ -157,24 +157,25 @@ def _stamp_path(target: Path) -> Path:
     return target.with_name(target.name + ".verified.json")
 
 
-def _stamp_ok(target: Path, model: EmbeddedModel) -> bool:
+def _stamp_ok(target: Path, model: EmbeddedModel, stamp: Path | None = None) -> bool:
+    """Whether the stamp (beside ``target`` unless given) records this exact, verified file."""
     try:
-        stamp = json.loads(_stamp_path(target).read_text())
+        recorded = json.loads((stamp or _stamp_path(target)).read_text())
         st = target.stat()
     except (OSError, ValueError):
         return False
     return bool(
-        stamp.get("sha256") == model.sha256
-        and stamp.get("size") == st.st_size == model.size
-        and stamp.get("mtime_ns") == st.st_mtime_ns
+        recorded.get("sha256") == model.sha256
+        and recorded.get("size") == st.st_size == model.size
+        and recorded.get("mtime_ns") == st.st_mtime_ns
     )
 
 
-def _write_stamp(target: Path, model: EmbeddedModel) -> None:
+def _write_stamp(target: Path, model: EmbeddedModel, stamp: Path | None = None) -> None:
     st = target.stat()
-    _stamp_path(target).write_text(
-        json.dumps({"sha256": model.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    )
+    path = stamp or _stamp_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"sha256": model.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
 
 
 def _corrupt(model: EmbeddedModel, what: str) -> ModelFileError:
@@ -194,15 +195,13 @@ def ensure_model_file(name: str = DEFAULT_LOCAL_MODEL, *, verify: bool = False) 
     parts = chunk_files(model)
     if model.single_file is not None:
         target = parts[0]
-        stamp_home = cache_dir() / "models" / model.filename
-        if not verify and _stamp_ok_external(target, stamp_home, model):
+        # the file lives in site-packages: its stamp goes to the cache directory
+        stamp = _stamp_path(cache_dir() / "models" / model.filename)
+        if not verify and _stamp_ok(target, model, stamp):
             return target
         if target.stat().st_size != model.size or sha256_file(target) != model.sha256:
             raise _corrupt(model, "sha256 mismatch")
-        stamp_home.parent.mkdir(parents=True, exist_ok=True)
-        _stamp_path(stamp_home).write_text(
-            json.dumps({"sha256": model.sha256, "size": model.size, "mtime_ns": target.stat().st_mtime_ns})
-        )
+        _write_stamp(target, model, stamp)
         return target
     target = cache_dir() / "models" / model.filename
     if target.is_file() and not verify and _stamp_ok(target, model):
@@ -230,15 +229,6 @@ def ensure_model_file(name: str = DEFAULT_LOCAL_MODEL, *, verify: bool = False) 
         tmp.unlink(missing_ok=True)
     _write_stamp(target, model)
     return target
-
-
-def _stamp_ok_external(target: Path, stamp_home: Path, model: EmbeddedModel) -> bool:
-    try:
-        stamp = json.loads(_stamp_path(stamp_home).read_text())
-        st = target.stat()
-    except (OSError, ValueError):
-        return False
-    return bool(stamp.get("sha256") == model.sha256 and stamp.get("mtime_ns") == st.st_mtime_ns)
 
 
 def installed_models() -> dict[str, bool]:
