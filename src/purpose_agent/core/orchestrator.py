@@ -109,6 +109,9 @@ class Orchestrator:
         self.trace_dir = Path(trace_dir) if trace_dir is not None else ev.default_trace_dir()
         self.trace_enabled = trace
         self.bus = ev.EventBus()
+        self._runs = 0
+        self._successes = 0
+        self._usage = Usage(calls=0)
         for listener in listeners:
             self.bus.subscribe(listener)
 
@@ -338,6 +341,9 @@ class Orchestrator:
             memory_ids=tuple(run.memory_ids),
             critic_agreement=agreement,
         )
+        self._runs += 1
+        self._successes += int(success)
+        self._usage = self._usage + run.usage
         if self.memory is not None:
             try:
                 for event in self.memory.after_task(result, self.mode):
@@ -358,6 +364,21 @@ class Orchestrator:
         if run.trace is not None:
             run.trace.close()
         return result
+
+    def status(self) -> dict[str, Any]:
+        """What this orchestrator has done and learned: runs, success rate, cost, and the memory
+        report (memories by kind/status, promoted ones with utilities, rejected ones with reasons)."""
+        report: dict[str, Any] = {
+            "mode": self.mode.value,
+            "runs": self._runs,
+            "successes": self._successes,
+            "success_rate": self._successes / self._runs if self._runs else None,
+            "model_calls": self._usage.calls,
+            "tokens": self._usage.total_tokens,
+        }
+        memory_report = getattr(self.memory, "status_report", None)
+        report["memory"] = memory_report() if callable(memory_report) else None
+        return report
 
     async def arun_task(
         self, purpose: str, initial_state: State | None = None, max_steps: int = 20

@@ -48,6 +48,9 @@ class StoreMemoryHook:
         self.routed = routed
         self.count_tokens = count_tokens or getattr(llm, "count_tokens", None)
 
+    def status_report(self) -> dict[str, Any]:
+        return self.store.status_report()
+
     def compile_for(
         self, purpose: str, context: str, *, exclude: Sequence[str] = ()
     ) -> tuple[str, list[str]]:

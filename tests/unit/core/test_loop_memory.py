@@ -141,3 +141,28 @@ def test_eval_test_run_changes_no_byte_of_the_store(tmp_path: Path) -> None:
     assert result.memory_ids  # the lesson was read and used
     ro.close()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_status_reports_runs_and_the_learning_report(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    ci = MemoryCI(store, replay=None)
+    good = ci.teach(LESSON, kind="skill_card").memory_id
+    ci.teach(HOSTILE, kind="skill_card")
+    env = pa.SimpleEnvironment(
+        outcome_fn=lambda s: None if "answer" not in s.data else float(s.data["answer"] == "Paris")
+    )
+    orch = pa.Orchestrator(
+        pa.ScriptedModel([done("Paris"), done("Rome")]),
+        env,
+        critic_llm=critic(9),
+        memory=memory_hook(store, distill=False),
+    )
+    orch.run_task("What is the capital city of France?")
+    orch.run_task("What is the capital city of France?")
+    status = orch.status()
+    assert status["runs"] == 2 and status["successes"] == 1 and status["success_rate"] == 0.5
+    assert status["model_calls"] > 0 and status["mode"] == "learning_train"
+    memory = status["memory"]
+    assert [m["id"] for m in memory["promoted"]] == [good]
+    assert memory["promoted"][0]["times_included"] == 2
+    assert memory["rejected"] and "prompt_injection" in memory["rejected"][0]["reason"]
