@@ -163,6 +163,6 @@ def test_status_reports_runs_and_the_learning_report(tmp_path: Path) -> None:
     assert status["runs"] == 2 and status["successes"] == 1 and status["success_rate"] == 0.5
     assert status["model_calls"] > 0 and status["mode"] == "learning_train"
     memory = status["memory"]
-    assert [m["id"] for m in memory["promoted"]] == [good]
-    assert memory["promoted"][0]["times_included"] == 2
+    assert [m["id"] for m in memory["top_promoted"]] == [good]
+    assert memory["top_promoted"][0]["times_included"] == 2
     assert memory["rejected"] and "prompt_injection" in memory["rejected"][0]["reason"]
