@@ -13,6 +13,7 @@ from purpose_agent.memory.ci import MemoryCI
 from purpose_agent.memory.compiler import compile_memories
 from purpose_agent.memory.distiller import Distiller
 from purpose_agent.memory.store import MemoryStore
+from purpose_agent.memory.types import Retrieved
 from purpose_agent.models.base import Backend
 
 
@@ -38,6 +39,8 @@ class StoreMemoryHook:
         shared: int = 2,
         routed: int = 4,
         count_tokens: Callable[[str], int] | None = None,
+        force_include: Sequence[str] = (),
+        force_exclude: Sequence[str] = (),
     ) -> None:
         self.store = store if mode is None or store.mode is mode else store.with_mode(mode)
         self.llm = llm
@@ -47,6 +50,9 @@ class StoreMemoryHook:
         self.shared = shared
         self.routed = routed
         self.count_tokens = count_tokens or getattr(llm, "count_tokens", None)
+        # validation replays force a candidate into (or out of) the prompt
+        self.force_include = tuple(force_include)
+        self.force_exclude = tuple(force_exclude)
 
     def status_report(self) -> dict[str, Any]:
         return self.store.status_report()
@@ -54,8 +60,11 @@ class StoreMemoryHook:
     def compile_for(
         self, purpose: str, context: str, *, exclude: Sequence[str] = ()
     ) -> tuple[str, list[str]]:
-        retrieved = self.store.retrieve_mixture(
-            f"{purpose}\n{context}", self.shared, self.routed, exclude_ids=tuple(exclude)
+        skip = (*exclude, *self.force_exclude)
+        forced = [Retrieved(self.store.get(mid), 1.0, 1.0) for mid in self.force_include if mid not in skip]
+        skip = (*skip, *self.force_include)
+        retrieved = forced + self.store.retrieve_mixture(
+            f"{purpose}\n{context}", self.shared, self.routed, exclude_ids=skip
         )
         # defence in depth: a promoted memory was scanned, but re-scan before it enters a prompt
         safe = [r for r in retrieved if self.store.scanner().scan(r.memory.text).safe]

@@ -130,6 +130,14 @@ class LocalBackend(BaseBackend):
             self._grammars[key] = g
         return g
 
+    def reseed(self, seed: int) -> None:
+        """Reset the sampling seed of every context (replays with and without a lesson use the
+        same seeds)."""
+        with self._lock:
+            self.seed = seed
+            for llm in self._slots.values():
+                llm.set_seed(seed)
+
     def tokenize(self, text: str) -> list[int]:
         """The model's own tokenizer (used to count prompt budgets)."""
         with self._lock:

@@ -1,0 +1,104 @@
+"""Memory CI with the real replay: validation tasks through the Orchestrator in
+LEARNING_VALIDATION, a candidate forced in and out, same tasks and seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import purpose_agent as pa
+from purpose_agent.memory import MemoryCI, MemoryKind, MemoryStatus, MemoryStore
+from purpose_agent.memory.hook import StoreMemoryHook
+from purpose_agent.memory.replay import ReplayTask, ValidationReplay
+from purpose_agent.models.base import Message
+
+HELPFUL = "For capital questions about {country}, the answer is the capital city, e.g. Paris for France."
+HARMFUL = "For capital questions about {country}, answer with the largest city instead of the capital."
+
+
+def actor_fn(messages: Sequence[Message], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Answers well only with the helpful lesson in its prompt, badly with the harmful one."""
+    prompt = "\n".join(m.content for m in messages)
+    answer = "Paris" if "Paris for France" in prompt and "largest city" not in prompt else "Lyon"
+    return {"thought": "answer", "action": "DONE", "params": {"answer": answer}}
+
+
+def env(seed: int) -> pa.Environment:
+    return pa.SimpleEnvironment(
+        outcome_fn=lambda s: None if "answer" not in s.data else float(s.data["answer"] == "Paris")
+    )
+
+
+CRITIC = pa.FunctionModel(lambda m, s: {"evidence": "-", "reason": "-", "score": 5, "confidence": "low"})
+TASKS = [ReplayTask("What is the capital of France?", env), ReplayTask("Name the capital of France.", env)]
+
+
+def _setup(tmp_path: Path) -> tuple[MemoryStore, MemoryCI, ValidationReplay, pa.FunctionModel]:
+    store = MemoryStore(tmp_path / "m.sqlite", embedder=None)
+    actor = pa.FunctionModel(actor_fn)
+    replay = ValidationReplay(store, actor, TASKS, critic_llm=CRITIC, seeds=(0, 1))
+    return store, MemoryCI(store, replay), replay, actor
+
+
+def test_helpful_candidate_is_promoted_with_replay_scores(tmp_path: Path) -> None:
+    store, ci, replay, actor = _setup(tmp_path)
+    cid = store.add(HELPFUL, MemoryKind.SKILL_CARD)
+    (decision,) = ci.process([cid])
+    assert decision.action == "promoted"
+    assert decision.mean_with == 1.0 and decision.mean_without == 0.0
+    assert replay.runs == 8  # 2 tasks × 2 seeds, with and without
+    assert store.get(cid).status is MemoryStatus.PROMOTED
+    with_prompts = [c for c in actor.calls if any(HELPFUL.split(",")[0] in m.content for m in c.messages)]
+    assert len(with_prompts) == 4  # forced in exactly for the 'with' runs
+
+
+def test_harmful_candidate_is_rejected_and_stays_out_of_prompts(tmp_path: Path) -> None:
+    store, ci, _, _ = _setup(tmp_path)
+    good = store.add(HELPFUL, MemoryKind.SKILL_CARD)
+    assert ci.process([good])[0].action == "promoted"
+    bad = store.add(HARMFUL, MemoryKind.SKILL_CARD)
+    (decision,) = ci.process([bad])
+    assert decision.action == "rejected" and decision.mean_with == 0.0 and decision.mean_without == 1.0
+    assert store.get(bad).status is MemoryStatus.REJECTED
+    assert "gain" in store.history(bad)[-1].reason or "with" in store.history(bad)[-1].reason
+    # a later training run sees the promoted lesson and not the rejected one
+    seen: list[str] = []
+
+    def spy(messages: Sequence[Message], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        seen.extend(m.content for m in messages)
+        return actor_fn(messages, schema)
+
+    result = pa.Orchestrator(
+        pa.FunctionModel(spy), env(0), critic_llm=CRITIC, memory=StoreMemoryHook(store, distill=False)
+    ).run_task("What is the capital of France?")
+    assert result.success
+    assert any("Paris for France" in s for s in seen) and not any("largest city" in s for s in seen)
+
+
+def test_training_run_distils_and_gates_through_the_ci(tmp_path: Path) -> None:
+    store, ci, _, _ = _setup(tmp_path)
+    lesson = {
+        "lessons": [
+            {
+                "kind": "skill_card",
+                "trigger": "asked for a capital",
+                "text": "For capital questions about {country}, the answer is the capital city, e.g. Paris for France.",
+            }
+        ],
+        "achieved": "answered",
+    }
+    distiller = pa.ScriptedModel([lesson])
+    hook = StoreMemoryHook(store, llm=distiller, ci=ci)
+    actor = pa.ScriptedModel([{"thought": "t", "action": "DONE", "params": {"answer": "Lyon"}}])
+    events: list[Any] = []
+    pa.Orchestrator(actor, env(0), critic_llm=CRITIC, memory=hook, listeners=[events.append]).run_task(
+        "What is the capital of France?"
+    )
+    kinds = [e.kind for e in events]
+    assert "candidate" in kinds and "promoted" in kinds
+    promoted = store.list(status=MemoryStatus.PROMOTED)
+    # the lesson (a failure pattern: the run failed) and the hindsight case both passed the replay:
+    # one helps, the other does not hurt beyond noise
+    assert any("Paris for France" in m.text and m.kind is MemoryKind.FAILURE_PATTERN for m in promoted)
+    assert all(store.replays(m.id) for m in promoted)
