@@ -8,6 +8,7 @@ isolation where it works; otherwise ``unshare`` denies the network where it work
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import os
@@ -30,6 +31,29 @@ _SIGNAL_HINTS: dict[signal.Signals, str] = {
     signal.SIGXFSZ: "file size limit exceeded",
     signal.SIGSEGV: "segmentation fault (often the memory limit)",
 }
+
+
+def echo_last_expression(code: str) -> str:
+    """Like a REPL: when the last statement is a bare expression (not a print call), print the
+    repr of its value unless it is None. Code that does not parse is returned unchanged (the run
+    then reports the SyntaxError)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.Expr):
+        return code
+    value = last.value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "print":
+        return code
+    segment = ast.get_source_segment(code, value)
+    lines = code.splitlines()
+    if segment is None or last.col_offset != 0:
+        return code
+    # keep every line where it was, so tracebacks point at the model's own line numbers
+    echo = f"if (_pa_value := ({segment})) is not None: print(repr(_pa_value))"
+    return "\n".join([*lines[: last.lineno - 1], echo, *lines[last.end_lineno or last.lineno :]]) + "\n"
 
 
 def _read_head(path: str, cap: int) -> tuple[bytes, bool]:
@@ -71,12 +95,14 @@ class PythonExecTool(BaseTool):
         isolation: Isolation = "auto",
         python: str | None = None,
         name: str = "python",
+        echo_last: bool = True,
     ) -> None:
         if timeout <= 0 or memory_mb < 32 or max_processes < 1:
             raise ToolError("PythonExecTool needs timeout > 0, memory_mb >= 32 and max_processes >= 1")
         if isolation not in ("auto", "bwrap", "unshare", "none"):
             raise ToolError(f"unknown isolation {isolation!r}: use auto, bwrap, unshare or none")
         self.name = name
+        self.echo_last = echo_last
         self.timeout = timeout
         self.limits = _sandbox.Limits(
             cpu_seconds=cpu_seconds or max(1, int(timeout) + 1),
@@ -143,7 +169,7 @@ class PythonExecTool(BaseTool):
         outdir = tempfile.mkdtemp(prefix="pa-pyexec-out-")
         try:
             with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as fh:
-                fh.write(code)
+                fh.write(echo_last_expression(code) if self.echo_last else code)
             try:
                 prefix, layers, cwd = await asyncio.to_thread(self._plan, workdir)
             except ToolError as exc:
@@ -208,7 +234,8 @@ class PythonExecTool(BaseTool):
             return ToolResult.failure(msg, stdout, kind="timeout", **meta)
         rc = proc.returncode or 0
         if rc == 0:
-            return ToolResult.success(stdout, stdout, **meta)
+            shown = stdout if stdout.strip() else "(the program printed nothing: print the values you need)"
+            return ToolResult.success(shown, stdout, **meta)
         return ToolResult.failure(self._describe_failure(rc, stderr, "bwrap" in layers), stdout, **meta)
 
     @staticmethod
