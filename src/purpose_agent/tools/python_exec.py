@@ -35,13 +35,22 @@ _SIGNAL_HINTS: dict[signal.Signals, str] = {
 
 def echo_last_expression(code: str) -> str:
     """Like a REPL: when the last statement is a bare expression (not a print call), print the
-    repr of its value unless it is None. Code that does not parse is returned unchanged (the run
+    repr of its value unless it is None; when it is ``name = value``, print the name and value. Code that does not parse is returned unchanged (the run
     then reports the SyntaxError)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return code
     last = tree.body[-1] if tree.body else None
+    if (
+        isinstance(last, ast.Assign)
+        and len(last.targets) == 1
+        and isinstance(last.targets[0], ast.Name)
+        and last.col_offset == 0
+    ):
+        # a final "name = value": show the value it got
+        name = last.targets[0].id
+        return code.rstrip("\n") + f"\nprint({name + ' ='!r}, repr({name}))\n"
     if not isinstance(last, ast.Expr):
         return code
     value = last.value
