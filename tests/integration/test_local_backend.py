@@ -52,3 +52,10 @@ def test_streaming_yields_several_chunks(qwen15: LocalBackend) -> None:
 
 def test_threads_follow_available_cores(qwen15: LocalBackend) -> None:
     assert qwen15.n_threads == available_cores()
+
+
+def test_token_counting_uses_the_model_tokenizer_without_a_generation_context(qwen15: LocalBackend) -> None:
+    slots = dict(qwen15._slots)
+    assert qwen15.count_tokens("hello world") == 2
+    assert qwen15.count_tokens("") == 0
+    assert qwen15._slots == slots  # no context created or evicted by counting

@@ -86,6 +86,7 @@ class LocalBackend(BaseBackend):
         self.max_slots = max(1, max_slots)
         self._slots: OrderedDict[str, Any] = OrderedDict()
         self._grammars: dict[str, Any] = {}
+        self._vocab: Any = None
         self._lock = threading.Lock()
         self._llama_cpp = _import_llama()
 
@@ -139,10 +140,17 @@ class LocalBackend(BaseBackend):
                 llm.set_seed(seed)
 
     def tokenize(self, text: str) -> list[int]:
-        """The model's own tokenizer (used to count prompt budgets)."""
+        """The model's own tokenizer (used to count prompt budgets). A vocabulary-only handle,
+        so counting never takes or evicts a generation context."""
         with self._lock:
-            llm = next(iter(self._slots.values()), None) or self._slot([])
-            return list(llm.tokenize(text.encode(), add_bos=False, special=False))
+            if self._vocab is None:
+                from llama_cpp._utils import suppress_stdout_stderr
+
+                with suppress_stdout_stderr(disable=False):  # llama.cpp logs a context warning here
+                    self._vocab = self._llama_cpp.Llama(
+                        model_path=str(self.model_path), vocab_only=True, n_ctx=64, verbose=False
+                    )
+            return list(self._vocab.tokenize(text.encode(), add_bos=False, special=False))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
