@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -57,6 +58,66 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_STORE = ".purpose_agent/memory.sqlite"
+
+
+def _open_store(path: str, *, write: bool) -> Any:
+    from purpose_agent.core.modes import RunMode
+    from purpose_agent.memory import MemoryStore
+
+    mode = RunMode.LEARNING_TRAIN if write else RunMode.EVAL_TEST
+    return MemoryStore(path, mode=mode, embedder=None)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    with _open_store(args.store, write=False) as store:
+        report = store.status_report()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{report['path']}: {report['total']} memories {report['by_status']}")
+    print(f"runs credited: {report['credited_runs']}")
+    print("top promoted (Q, included, helpful/harmful):")
+    for m in report["top_promoted"]:
+        print(
+            f"  {m['id']} Q={m['q']:.2f} n={m['times_included']} +{m['helpful']}/-{m['harmful']} "
+            f"[{m['kind']}] {m['text'][:100]}"
+        )
+    print("rejected:")
+    for m in report["rejected"]:
+        print(f"  {m['id']} [{m['kind']}] {m['text'][:80]} -- {m['reason'][:120]}")
+    return 0
+
+
+def _cmd_teach(args: argparse.Namespace) -> int:
+    from purpose_agent.memory import MemoryCI
+
+    with _open_store(args.store, write=True) as store:
+        decision = MemoryCI(store, replay=None).teach(args.text, kind=args.kind)
+    print(f"{decision.action}: {decision.memory_id} {decision.reason}")
+    return 0 if decision.action == "promoted" else 1
+
+
+def _cmd_memory(args: argparse.Namespace) -> int:
+    write = args.action in ("promote", "reject", "rollback")
+    with _open_store(args.store, write=write) as store:
+        if args.action == "list":
+            for m in store.list(status=args.status, kind=args.kind):
+                print(f"{m.id} {m.status.value:<11} {m.kind.value:<18} Q={m.q:.2f} {m.text[:90]}")
+        elif args.action == "show":
+            print(json.dumps(store.get(args.id).to_dict(), indent=2, ensure_ascii=False, default=str))
+            for h in store.history(args.id):
+                print(f"  {h}")
+        elif args.action == "export":
+            print(f"exported {store.export(args.path or 'memories.jsonl')} memories")
+        elif args.action == "rollback":
+            print(f"rolled back {args.id}; restored: {store.rollback(args.id, args.reason)}")
+        else:
+            getattr(store, args.action)(args.id, args.reason)
+            print(f"{args.action}d {args.id}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="purpose-agent", description="Agents that learn from experience.")
     sub = p.add_subparsers(dest="command")
@@ -72,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", default="local")
     r.add_argument("--max-steps", type=int, default=6)
     r.set_defaults(fn=_cmd_run)
+    st = sub.add_parser("status", help="what the memory store has learned")
+    st.add_argument("--store", default=DEFAULT_STORE)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(fn=_cmd_status)
+    te = sub.add_parser("teach", help="teach a lesson: scanned, then promoted at once if safe")
+    te.add_argument("text")
+    te.add_argument("--kind", default="user_preference")
+    te.add_argument("--store", default=DEFAULT_STORE)
+    te.set_defaults(fn=_cmd_teach)
+    me = sub.add_parser("memory", help="list / show / promote / reject / rollback / export memories")
+    me.add_argument("action", choices=["list", "show", "promote", "reject", "rollback", "export"])
+    me.add_argument("id", nargs="?", help="a memory id (show, promote, reject, rollback)")
+    me.add_argument("--store", default=DEFAULT_STORE)
+    me.add_argument("--status", default=None)
+    me.add_argument("--kind", default=None)
+    me.add_argument("--reason", default="by hand (CLI)")
+    me.add_argument("--path", default=None, help="export file")
+    me.set_defaults(fn=_cmd_memory)
     t = sub.add_parser("trace", help="print a run's JSONL trace")
     t.add_argument("path")
     t.add_argument("--json", action="store_true")
@@ -87,8 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if sys.stdin.isatty() or argv is not None else 2
     from purpose_agent.errors import PurposeAgentError
 
+    if getattr(args, "action", None) in ("show", "promote", "reject", "rollback") and not args.id:
+        parser.error(f"memory {args.action} needs a memory id")
     try:
         return int(args.fn(args))
+    except KeyError as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
     except PurposeAgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -46,7 +46,9 @@ def scan_text(scanner: Scanner | None, text: str, kind: Any = None, scope: Any =
     result = scanner.scan(text, kind=kind, scope=scope)
     if result.safe:
         return True, ""
-    parts = [f"{t.category}: {str(t.evidence)[:120]!r}" for t in getattr(result, "threats", ())]
+    parts = list(
+        dict.fromkeys(f"{t.category}: {str(t.evidence)[:120]!r}" for t in getattr(result, "threats", ()))
+    )
     return False, "immune scan: " + ("; ".join(parts) or "unsafe")
 
 
