@@ -38,17 +38,23 @@ LESSON_SCHEMA: dict[str, Any] = {
 }
 
 _SYSTEM = (
-    "You turn an agent's run into short reusable lessons for future runs. Reply with JSON only. "
-    "Each lesson: kind, trigger (when it applies), text (what to do, one or two sentences). "
-    "Replace task-specific details (names, numbers, paths) with {placeholders}. "
-    "Kinds: skill_card (steps that worked), failure_pattern (a mistake and how to avoid it), "
-    "tool_policy (how to use a tool), episodic_case (a short worked example). At most {n} lessons."
+    "You turn an agent's run into short reusable lessons for future runs on SIMILAR tasks. "
+    "Reply with JSON only. Each lesson has: kind; trigger = the kind of task or situation in a few "
+    "words (not what the agent thought); text = what to do, one or two concrete sentences "
+    "(a technique, a check, a pitfall), general enough for other tasks of that kind. "
+    "Replace task-specific names and numbers with {placeholders}. "
+    "Kinds: skill_card (a technique that worked), failure_pattern (a mistake and how to avoid it), "
+    "tool_policy (how to use a tool), episodic_case (a short worked example). At most {n} lessons.\n"
+    'Example: {"lessons": [{"kind": "failure_pattern", "trigger": "comparing strings while '
+    'ignoring case and punctuation", "text": "Normalise first: keep only characters where '
+    'ch.isalnum() and lower() them, then compare."}], "achieved": ""}'
 )
 _SUCCESS = 'The run SUCCEEDED. Extract skill cards or episodic cases. Set achieved to "".\n\n{trace}'
 _FAILURE = (
     "The run FAILED. Extract failure patterns (what went wrong, what to do instead). In achieved, "
     'say briefly what the run did accomplish (a sub-goal it reached), or "" if nothing.\n\n{trace}'
 )
+_FINAL = "\n\nFINAL STATE:\n{state}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,8 @@ class Distiller:
         self.max_tokens = max_tokens
 
     def messages(self, result: TaskResult) -> list[Message]:
-        body = (_SUCCESS if result.success else _FAILURE).format(trace=result.trajectory_text(limit=4000))
+        body = (_SUCCESS if result.success else _FAILURE).format(trace=result.trajectory_text(limit=3000))
+        body += _FINAL.format(state=result.final_state.describe(1200))
         return [Message("system", _SYSTEM.replace("{n}", str(self.max_lessons))), Message("user", body)]
 
     async def adistill(self, result: TaskResult) -> list[Candidate]:
