@@ -10,6 +10,7 @@ from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import Action, State, TaskResult
 from purpose_agent.critic.purpose_function import PurposeFunction
 from purpose_agent.errors import PurposeAgentError
+from purpose_agent.evals import BenchmarkRunner, BenchmarkTask
 from purpose_agent.memory.immune import ImmuneSystem
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, MemoryStatus
@@ -36,6 +37,8 @@ __all__ = [
     "Action",
     "ActionSpec",
     "Backend",
+    "BenchmarkRunner",
+    "BenchmarkTask",
     "CalculatorTool",
     "Environment",
     "FunctionModel",

@@ -40,6 +40,9 @@ EXPECTED = {
     "ReadFileTool",
     "WriteFileTool",
     "LLMCompiler",
+    # evaluation (the proof-of-learning issue)
+    "BenchmarkRunner",
+    "BenchmarkTask",
 }
 
 
