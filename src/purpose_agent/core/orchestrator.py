@@ -18,8 +18,12 @@ from purpose_agent.core import events as ev
 from purpose_agent.core.actor import Actor, Layout
 from purpose_agent.core.environment import DONE_SPEC, ActionSpec, Environment, to_action_specs
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.types import DONE, Action, State, Step, TaskResult
-from purpose_agent.critic.purpose_function import PurposeFunction
+from purpose_agent.core.types import DONE, Action, Score, State, Step, TaskResult
+from purpose_agent.critic import anomalies as anom
+from purpose_agent.critic.anomalies import AnomalyPolicy
+from purpose_agent.critic.events import ScoreOverridden, WeightedScored
+from purpose_agent.critic.override import apply_override, target_state
+from purpose_agent.critic.purpose_function import PurposeFunction, ground_truth_score
 from purpose_agent.errors import RunFailedError
 from purpose_agent.models.base import Backend, Completion, Usage, run_sync
 from purpose_agent.models.registry import resolve_backend
@@ -53,6 +57,8 @@ class Run:
     state: State
     max_steps: int
     phi: float = 0.0
+    weight: float = 1.0  # trust in phi (see Step.weight)
+    source: str = "critic"  # where phi came from (see Step.phi_source)
     steps: list[Step] = field(default_factory=list)
     usage: Usage = field(default_factory=lambda: Usage(calls=0))
     memory_text: str = ""
@@ -61,6 +67,7 @@ class Run:
     stop_reason: str = ""
     started: float = field(default_factory=time.perf_counter)
     trace: ev.JsonlTrace | None = None
+    history: list[tuple[str, float]] = field(default_factory=list)  # (state hash, Φ) from s0
 
     @property
     def done(self) -> bool:
@@ -68,7 +75,15 @@ class Run:
 
 
 class Orchestrator:
-    """Runs an actor toward a purpose in an environment, scored by a separate critic."""
+    """Runs an actor toward a purpose in an environment, scored by a separate critic.
+
+    Critic options: ``ground_truth_phi`` uses Φ = 10·outcome instead of a critic call when
+    the environment reports an outcome (the call saved is counted); ``rescore_unchanged``
+    asks the critic about a state the action did not change (a consistency check, off by
+    default); ``anomaly_policy`` sets the anomaly checks and the down-weighting of flagged
+    steps; ``meta_reward`` turns judgments checked against ground truth into calibration
+    examples after each task (LEARNING_TRAIN with a memory store).
+    """
 
     def __init__(
         self,
@@ -89,6 +104,10 @@ class Orchestrator:
         actor_max_tokens: int = 384,
         retry_repeats: bool = True,
         repeat_temperature: float = 0.7,
+        ground_truth_phi: bool = False,
+        rescore_unchanged: bool = False,
+        anomaly_policy: AnomalyPolicy | None = None,
+        meta_reward: bool = False,
     ) -> None:
         self.llm = resolve_backend(llm)
         self.environment = environment
@@ -103,6 +122,13 @@ class Orchestrator:
         self.memory = _as_memory_hook(memory, self.llm, mode)
         self.phi_threshold = phi_threshold
         self.success_outcome = success_outcome
+        self.ground_truth_phi = ground_truth_phi
+        self.rescore_unchanged = rescore_unchanged
+        self.anomaly_policy = anomaly_policy or AnomalyPolicy()
+        self.meta_reward = meta_reward
+        store = self._calibration_store()
+        if store is not None and getattr(self.purpose_function, "memory", False) is None:
+            self.purpose_function.memory = store  # calibration examples reach the critic
         self.actor = Actor(self.llm, layout=layout, max_tokens=actor_max_tokens)
         self.retry_repeats = retry_repeats
         self.repeat_temperature = repeat_temperature
@@ -149,6 +175,29 @@ class Orchestrator:
         except Exception:
             return None
 
+    def _calibration_store(self) -> Any:
+        """The memory store behind the memory hook, if any (for calibration memories)."""
+        store = getattr(self.memory, "store", None)
+        return store if store is not None and hasattr(store, "add") and hasattr(store, "retrieve") else None
+
+    def _count_ground_truth(self) -> None:
+        counter = getattr(self.purpose_function, "count_ground_truth", None)
+        if callable(counter):
+            counter()
+
+    async def _score(
+        self, purpose: str, state: State, previous: State | None, action: Action | None, outcome: float | None
+    ) -> tuple[Score, Completion | None]:
+        """Φ of a new state: from ground truth when allowed and known, else from the critic."""
+        if self.ground_truth_phi and outcome is not None:
+            self._count_ground_truth()
+            return ground_truth_score(outcome), None
+        if previous is None:
+            call = await self.purpose_function.ascore(purpose, state)
+        else:
+            call = await self.purpose_function.ascore(purpose, state, previous, action)
+        return call.score, call.completion
+
     # ------------------------------------------------------------------------------ the loop
     async def astart(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> Run:
         state = initial_state if initial_state is not None else self.environment.reset()
@@ -174,9 +223,12 @@ class Orchestrator:
                 self._emit(run, ev.ErrorRaised(where="memory.retrieve", message=repr(exc)))
             if run.memory_ids:
                 self._emit(run, ev.MemoryIncluded(step=0, ids=tuple(run.memory_ids)))
-        call = await self.purpose_function.ascore(purpose, state)
-        self._account(run, "critic", call.completion)
-        run.phi = call.score.phi
+        score, completion = await self._score(purpose, state, None, None, self._outcome(state))
+        self._account(run, "critic", completion)
+        run.phi = score.phi
+        run.weight = self.anomaly_policy.weight(score.confidence, score.anomalies)
+        run.source = score.source
+        run.history.append((state.fingerprint(), run.phi))
         return run
 
     async def astep(self, run: Run) -> Step:
@@ -222,18 +274,36 @@ class Orchestrator:
         after_hash = after.fingerprint()
         self._emit(run, ev.Observed(step=index, observation=observation[:2000], state_hash=after_hash))
         outcome = self._outcome(after)
-        anomalies: list[str] = []
-        if after_hash == before.fingerprint():
+        unchanged = after_hash == before.fingerprint()
+        found: tuple[str, ...] = ()
+        if unchanged and decision.valid and not action.is_done:
+            observation += "\nNOTE: this action changed nothing. Do something different."
+        if unchanged and not self.rescore_unchanged:
             phi_after, evidence, confidence = run.phi, "state unchanged", 1.0
-            if decision.valid and not action.is_done:
-                observation += "\nNOTE: this action changed nothing. Do something different."
+            source = run.source if run.source in ("ground_truth", "human") else "unchanged"
         else:
-            call = await self.purpose_function.ascore(run.purpose, after, before, action)
-            usage = usage + self._account(run, "critic", call.completion)
-            model_time += call.completion.latency_s if call.completion else 0.0
-            phi_after, evidence, confidence = call.score.phi, call.score.evidence, call.score.confidence
-        if outcome is not None and abs(phi_after / 10.0 - outcome) > 0.5:
-            anomalies.append("ground_truth_disagreement")
+            if unchanged and not (self.ground_truth_phi and outcome is not None):
+                call = await self.purpose_function.ascore(run.purpose, after, before, action, rescore=True)
+                score, completion = call.score, call.completion
+            else:
+                score, completion = await self._score(run.purpose, after, before, action, outcome)
+            usage = usage + self._account(run, "critic", completion)
+            model_time += completion.latency_s if completion else 0.0
+            phi_after, evidence, confidence = score.phi, score.evidence, score.confidence
+            source, found = score.source, score.anomalies
+        anomalies = anom.detect(
+            self.anomaly_policy,
+            history=[*run.history, (after_hash, phi_after)],
+            unchanged=unchanged,
+            phi_before=run.phi,
+            phi_after=phi_after,
+            outcome=outcome,
+            source=source,
+            found=found,
+        )
+        weight = self.anomaly_policy.weight(confidence, anomalies)
+        if source == "unchanged":
+            weight = min(weight, run.weight * self.anomaly_policy.penalty ** len(anomalies))
         if run.pending_lessons:
             observation += "\n\n" + run.pending_lessons
             run.pending_lessons = ""
@@ -253,24 +323,30 @@ class Orchestrator:
             time.perf_counter() - t0,
             outcome=outcome,
             env_time_s=env_time,
+            weight=weight,
+            phi_source=source,
         )
         self._emit(
             run,
-            ev.Scored(
+            WeightedScored(
                 step=index,
                 phi_before=step.phi_before,
                 phi_after=phi_after,
                 delta=step.delta,
                 evidence=evidence[:500],
                 confidence=confidence,
-                source="critic",
+                source=source,
                 outcome=outcome,
                 anomalies=step.anomalies,
+                weight=weight,
             ),
         )
         run.steps.append(step)
         run.state = after
         run.phi = phi_after
+        run.weight = weight
+        run.source = source
+        run.history.append((after_hash, phi_after))
         run.stop_reason = self._stop_reason(run, action, after, outcome)
         if not run.stop_reason and self.memory is not None:
             self._refresh_memories(run, index, observation)
@@ -316,15 +392,21 @@ class Orchestrator:
             return "terminal"
         if outcome is not None and outcome >= self.success_outcome:
             return "solved"
-        if outcome is None and run.phi >= self.phi_threshold:
+        if outcome is None and self._phi_success(run.phi, run.weight):
             return "phi_threshold"
         if len(run.steps) >= run.max_steps:
             return "max_steps"
         return ""
 
+    def _phi_success(self, phi: float, weight: float) -> bool:
+        """Without ground truth, Φ decides success only when it is trusted enough."""
+        return phi >= self.phi_threshold and weight >= self.anomaly_policy.min_phi_weight
+
     def finish(self, run: Run) -> TaskResult:
         outcome = self._outcome(run.state)
-        success = outcome >= self.success_outcome if outcome is not None else run.phi >= self.phi_threshold
+        success = (
+            outcome >= self.success_outcome if outcome is not None else self._phi_success(run.phi, run.weight)
+        )
         agreement = _critic_agreement(run.steps, self.phi_threshold, self.success_outcome)
         result = TaskResult(
             purpose=run.purpose,
@@ -340,6 +422,7 @@ class Orchestrator:
             trace_path=str(run.trace.path) if run.trace else None,
             memory_ids=tuple(run.memory_ids),
             critic_agreement=agreement,
+            final_weight=run.weight,
         )
         self._runs += 1
         self._successes += int(success)
@@ -350,6 +433,8 @@ class Orchestrator:
                     self._emit(run, event)
             except Exception as exc:
                 self._emit(run, ev.ErrorRaised(where="memory.learn", message=repr(exc)))
+        if self.meta_reward:
+            self._meta_reward(run, result)
         self._emit(
             run,
             ev.TaskEnded(
@@ -364,6 +449,119 @@ class Orchestrator:
         if run.trace is not None:
             run.trace.close()
         return result
+
+    def _meta_reward(self, run: Run, result: TaskResult) -> None:
+        """Judgments checked against ground truth become calibration examples (see
+        ``critic.calibration``); only when the run mode writes and a store is attached."""
+        store = self._calibration_store()
+        if result.outcome is None or store is None or not self.mode.can_write:
+            return
+        from purpose_agent.critic.calibration import harvest_examples, store_examples
+
+        try:
+            for mid in store_examples(store, harvest_examples(result)):
+                self._emit(
+                    run,
+                    ev.MemoryDecided(
+                        kind="promoted", memory_id=mid, reason="critic calibration from ground truth"
+                    ),
+                )
+        except Exception as exc:
+            self._emit(run, ev.ErrorRaised(where="critic.calibrate", message=repr(exc)))
+
+    # ------------------------------------------------------------------------------ human override
+    def override_score(
+        self, run_or_result: Run | TaskResult, step_index: int, phi: float, note: str = ""
+    ) -> list[Step]:
+        """A person's score replaces Φ of the state step ``step_index`` reached (0 = the
+        initial state) wherever the run was in that state; rewards follow. The score is
+        remembered by the critic, recorded as a ``score_override`` event, and stored as a
+        promoted ``critic_calibration`` memory when a store is attached and the run mode
+        writes. Returns the steps that changed."""
+        if isinstance(phi, bool) or not 0.0 <= float(phi) <= 10.0:
+            raise ValueError(f"an override score must be in [0, 10], got {phi!r}")
+        phi = float(phi)
+        is_run = isinstance(run_or_result, Run)
+        initial = run_or_result.initial_state if isinstance(run_or_result, Run) else run_or_result.final_state
+        target = target_state(run_or_result.steps, step_index, initial)
+        fp = target.fingerprint()
+        old = next(
+            (s.phi_after for s in run_or_result.steps if s.state_after.fingerprint() == fp),
+            next((s.phi_before for s in run_or_result.steps if s.state_before.fingerprint() == fp), None),
+        )
+        if old is None:
+            old = run_or_result.phi if isinstance(run_or_result, Run) else run_or_result.final_phi
+        new_steps, changed = apply_override(run_or_result.steps, target, phi, note)
+        run_or_result.steps[:] = new_steps
+        if isinstance(run_or_result, Run):
+            if run_or_result.state.fingerprint() == fp:
+                run_or_result.phi, run_or_result.weight, run_or_result.source = phi, 1.0, "human"
+            run_or_result.history = [(h, phi if h == fp else p) for h, p in run_or_result.history]
+        else:
+            res = run_or_result
+            if res.final_state.fingerprint() == fp:
+                res.final_phi, res.final_weight = phi, 1.0
+                if res.outcome is None:
+                    res.success = self._phi_success(res.final_phi, res.final_weight)
+            res.critic_agreement = _critic_agreement(res.steps, self.phi_threshold, self.success_outcome)
+        purpose = run_or_result.purpose
+        remember = getattr(self.purpose_function, "remember", None)
+        if callable(remember):
+            remember(
+                purpose, target, Score(phi, note or "human override", "human override", 1.0, False, "human")
+            )
+        mid, status = self._teach_calibration(purpose, target, phi, note)
+        event = ScoreOverridden(
+            step=step_index,
+            old_phi=float(old),
+            phi=phi,
+            note=note[:500],
+            steps_changed=changed,
+            memory_id=mid,
+            memory_status=status,
+        )
+        if is_run:
+            self._emit(cast(Run, run_or_result), event)
+        else:
+            self._emit_after(cast(TaskResult, run_or_result), event)
+        return [s for s in run_or_result.steps if s.index in changed]
+
+    def _teach_calibration(self, purpose: str, state: State, phi: float, note: str) -> tuple[str | None, str]:
+        store = self._calibration_store()
+        if store is None:
+            return None, "not stored: no memory store attached"
+        if not self.mode.can_write:
+            return None, f"not stored: run mode {self.mode.value} does not write memories"
+        from purpose_agent.critic.calibration import calibration_text, label_key
+        from purpose_agent.memory.ci import MemoryCI
+
+        why = f"(a person's score{': ' + ' '.join(note.split())[:200] if note else ''})"
+        try:
+            decision = MemoryCI(store, replay=None).teach(
+                calibration_text(purpose, state, phi, why),
+                kind="critic_calibration",
+                scope_key=label_key(phi),
+            )
+        except Exception as exc:
+            return None, f"not stored: {type(exc).__name__}: {exc}"
+        return decision.memory_id, decision.action
+
+    def _emit_after(self, result: TaskResult, event: ev.Event) -> None:
+        """An event about a finished run: to the listeners and appended to its trace."""
+        object.__setattr__(event, "run_id", result.run_id)
+        self.bus.emit(event)
+        if result.trace_path and Path(result.trace_path).exists():
+            trace = ev.JsonlTrace(Path(result.trace_path))
+            try:
+                trace(event)
+            finally:
+                trace.close()
+
+    def review_scores(self, run_or_result: Run | TaskResult, reviewer: Callable[[Step], Any]) -> list[Step]:
+        """Show each step to ``reviewer``; a score it returns (or (score, note)) overrides it."""
+        from purpose_agent.critic.override import review_scores
+
+        return review_scores(self, run_or_result, reviewer)
 
     def status(self) -> dict[str, Any]:
         """What this orchestrator has done and learned: runs, success rate, cost, and the memory
@@ -412,12 +610,13 @@ def _repeats_noop(steps: Sequence[Step], action: Action) -> bool:
 
 
 def _critic_agreement(steps: Sequence[Step], phi_threshold: float, success_outcome: float) -> float | None:
-    """Share of scored states with ground truth where the critic's verdict (Φ ≥ threshold)
-    matches it (outcome ≥ success level). None when no step had ground truth."""
+    """Share of states with ground truth scored by the critic (not by ground truth or a
+    person) where its verdict (Φ ≥ threshold) matches it (outcome ≥ success level). None when
+    no such step."""
     votes = [
         (s.phi_after >= phi_threshold) == (s.outcome >= success_outcome)
         for s in steps
-        if s.outcome is not None
+        if s.outcome is not None and s.phi_source in anom.CRITIC_SOURCES
     ]
     return sum(votes) / len(votes) if votes else None
 

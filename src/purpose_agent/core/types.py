@@ -60,6 +60,7 @@ class Score:
     confidence: float = 1.0
     cached: bool = False
     source: str = "critic"  # critic | cache | ground_truth | human | fallback
+    anomalies: tuple[str, ...] = ()  # found while scoring, e.g. critic_drift, manipulation_claim
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Step:
     step_time_s: float = 0.0
     outcome: float | None = None  # ground truth of state_after, when known
     env_time_s: float = 0.0  # time inside the environment (or tool) executing the action
+    weight: float = 1.0  # trust in phi_after: confidence, down-weighted for each anomaly
+    phi_source: str = "critic"  # critic | cache | unchanged | ground_truth | human | fallback
 
     @property
     def delta(self) -> float:
@@ -95,6 +98,11 @@ class Step:
     def reward(self) -> float:
         """Potential-based shaped reward (Ng et al., 1999)."""
         return self.delta
+
+    @property
+    def weighted_reward(self) -> float:
+        """The shaped reward scaled by the trust in the judgment behind it."""
+        return self.weight * self.delta
 
 
 @dataclass
@@ -114,10 +122,19 @@ class TaskResult:
     trace_path: str | None = None
     memory_ids: tuple[str, ...] = ()
     critic_agreement: float | None = None
+    final_weight: float = 1.0  # trust in final_phi (see Step.weight)
 
     @property
     def total_reward(self) -> float:
         return sum(s.reward for s in self.steps)
+
+    @property
+    def credit_outcome(self) -> float:
+        """The outcome to credit memories with: ground truth when known, else Φ/10 pulled
+        toward the neutral 0.5 as far as the final judgment is distrusted."""
+        if self.outcome is not None:
+            return self.outcome
+        return 0.5 + self.final_weight * (self.final_phi / 10.0 - 0.5)
 
     def summary(self) -> str:
         verdict = "SUCCESS" if self.success else "FAILED"
