@@ -65,6 +65,7 @@ class Scored(Event):
     source: str = "critic"
     outcome: float | None = None
     anomalies: tuple[str, ...] = ()
+    weight: float = 1.0  # trust in this Φ after confidence and anomalies
 
 
 @dataclass(frozen=True, kw_only=True)

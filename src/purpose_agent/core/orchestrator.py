@@ -21,7 +21,7 @@ from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import DONE, Action, Score, State, Step, TaskResult
 from purpose_agent.critic import anomalies as anom
 from purpose_agent.critic.anomalies import AnomalyPolicy
-from purpose_agent.critic.events import ScoreOverridden, WeightedScored
+from purpose_agent.critic.events import ScoreOverridden
 from purpose_agent.critic.override import apply_override, target_state
 from purpose_agent.critic.purpose_function import PurposeFunction, ground_truth_score
 from purpose_agent.errors import RunFailedError
@@ -328,7 +328,7 @@ class Orchestrator:
         )
         self._emit(
             run,
-            WeightedScored(
+            ev.Scored(
                 step=index,
                 phi_before=step.phi_before,
                 phi_after=phi_after,

@@ -1,18 +1,11 @@
-"""Events of the critic: a score with its weight, and a person's override of a score."""
+"""Events of the critic: a person's override of a score."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from purpose_agent.core.events import Event, Scored
-
-
-@dataclass(frozen=True, kw_only=True)
-class WeightedScored(Scored):
-    """A ``score`` event that also carries the step's weight (trust in Φ after anomalies)."""
-
-    weight: float = 1.0
+from purpose_agent.core.events import Event
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,8 +13,11 @@ from purpose_agent.memory.ci import MemoryCI
 from purpose_agent.memory.compiler import compile_memories
 from purpose_agent.memory.distiller import Distiller
 from purpose_agent.memory.store import MemoryStore
-from purpose_agent.memory.types import Retrieved
+from purpose_agent.memory.types import MemoryKind, Retrieved
 from purpose_agent.models.base import Backend
+
+#: what the actor may see: every kind but the critic's calibration examples
+ACTOR_KINDS = tuple(k for k in MemoryKind if k is not MemoryKind.CRITIC_CALIBRATION)
 
 
 class StoreMemoryHook:
@@ -64,7 +67,7 @@ class StoreMemoryHook:
         forced = [Retrieved(self.store.get(mid), 1.0, 1.0) for mid in self.force_include if mid not in skip]
         skip = (*skip, *self.force_include)
         retrieved = forced + self.store.retrieve_mixture(
-            f"{purpose}\n{context}", self.shared, self.routed, exclude_ids=skip
+            f"{purpose}\n{context}", self.shared, self.routed, exclude_ids=skip, kinds=ACTOR_KINDS
         )
         # defence in depth: a promoted memory was scanned, but re-scan before it enters a prompt
         safe = [r for r in retrieved if self.store.scanner().scan(r.memory.text).safe]
@@ -80,7 +83,7 @@ class StoreMemoryHook:
             self.store.record_inclusion(ids, result.run_id)
         if mode is not RunMode.LEARNING_TRAIN:
             return out
-        outcome = result.outcome if result.outcome is not None else result.final_phi / 10.0
+        outcome = result.credit_outcome  # ground truth, else Φ/10 weighted by trust in Φ
         if ids:
             self.store.credit(ids, outcome, result.run_id)
         if not self.distill or self.llm is None:

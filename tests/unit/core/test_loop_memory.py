@@ -166,3 +166,20 @@ def test_status_reports_runs_and_the_learning_report(tmp_path: Path) -> None:
     assert [m["id"] for m in memory["top_promoted"]] == [good]
     assert memory["top_promoted"][0]["times_included"] == 2
     assert memory["rejected"] and "prompt_injection" in memory["rejected"][0]["reason"]
+
+
+def test_critic_calibration_memories_never_reach_the_actor(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    ci = MemoryCI(store, replay=None)
+    calib = ci.teach(
+        "A state showing the capital city Paris for France deserves score 9.", kind="critic_calibration"
+    )
+    lesson = ci.teach(LESSON, kind="skill_card")
+    assert calib.action == "promoted" and lesson.action == "promoted"
+    actor = pa.ScriptedModel([done("Paris")])
+    result = pa.Orchestrator(
+        actor, pa.SimpleEnvironment(), critic_llm=critic(9), memory=memory_hook(store, distill=False)
+    ).run_task("What is the capital city of France?")
+    prompt = "\n".join(m.content for m in actor.calls[0].messages)
+    assert LESSON in prompt and "deserves score 9" not in prompt
+    assert calib.memory_id not in result.memory_ids
