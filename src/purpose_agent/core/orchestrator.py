@@ -68,6 +68,7 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     trace: ev.JsonlTrace | None = None
     history: list[tuple[str, float]] = field(default_factory=list)  # (state hash, Φ) from s0
+    offered_tools: frozenset[str] | None = None  # Tool RAG: the tools offered (None: all)
 
     @property
     def done(self) -> bool:
@@ -108,6 +109,7 @@ class Orchestrator:
         rescore_unchanged: bool = False,
         anomaly_policy: AnomalyPolicy | None = None,
         meta_reward: bool = False,
+        tool_top_k: int | None = 5,
     ) -> None:
         self.llm = resolve_backend(llm)
         self.environment = environment
@@ -116,6 +118,8 @@ class Orchestrator:
             tools = [cast(_ToolLike, a) for a in available_actions if hasattr(a, "arun")]
         self.tools: dict[str, _ToolLike] = {t.name: t for t in tools}
         self.specs = to_action_specs(available_actions)
+        # Tool RAG: with more than tool_top_k tools, each run offers only the most relevant ones
+        self.tool_top_k = tool_top_k
         self.critic_llm = resolve_backend(critic_llm) if critic_llm is not None else self.llm
         self.purpose_function = purpose_function or PurposeFunction(self.critic_llm)
         self.mode = mode
@@ -146,8 +150,10 @@ class Orchestrator:
         object.__setattr__(event, "run_id", run.run_id)
         self.bus.emit(event)
 
-    def _action_specs(self, state: State) -> list[ActionSpec]:
+    def _action_specs(self, state: State, offered: frozenset[str] | None = None) -> list[ActionSpec]:
         specs = list(self.environment.actions(state) or self.specs)
+        if offered is not None:
+            specs = [s for s in specs if s.name not in self.tools or s.name in offered]
         if not any(s.name == DONE for s in specs):
             specs.append(DONE_SPEC)
         return specs
@@ -202,6 +208,12 @@ class Orchestrator:
     async def astart(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> Run:
         state = initial_state if initial_state is not None else self.environment.reset()
         run = Run(uuid.uuid4().hex[:12], purpose, state, state, max_steps)
+        if self.tool_top_k is not None and len(self.tools) > self.tool_top_k:
+            from purpose_agent.tools.registry import ToolRegistry
+
+            registry = ToolRegistry(list(self.tools.values()))  # type: ignore[arg-type]
+            relevant = registry.get_relevant_tools(f"{purpose}\n{state.describe(500)}", self.tool_top_k)
+            run.offered_tools = frozenset(t.name for t in relevant)
         if self.trace_enabled:
             run.trace = ev.JsonlTrace(self.trace_dir / f"{run.run_id}.jsonl")
             self.bus.subscribe(run.trace)
@@ -237,7 +249,7 @@ class Orchestrator:
         t0 = time.perf_counter()
         index = len(run.steps) + 1
         before = run.state
-        specs = self._action_specs(before)
+        specs = self._action_specs(before, run.offered_tools)
         decision = await self.actor.decide(
             run.purpose, run.initial_state, run.steps, specs, run.memory_text, before
         )
