@@ -5,16 +5,13 @@ Also the Mixture-of-Heuristics selection: a few shared always-on memories plus r
 
 from __future__ import annotations
 
-import re
 import sqlite3
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
-from purpose_agent.memory.types import Memory, MemoryKind, MemoryStatus, Retrieved
+from purpose_agent.memory.types import Memory, MemoryKind, MemoryStatus, Retrieved, tokens
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 16
 #: Most FTS matches scored per query; beyond it the commonest words are left out of the query.
 MATCH_BUDGET = 4000
@@ -97,7 +94,7 @@ STOPWORDS = frozenset(
 def fts_terms(text: str, max_terms: int = MAX_TERMS) -> list[str]:
     """The search words of free user text: NFKC, lower-cased, deduplicated, stopwords dropped
     (unless nothing else is left), longest first, at most ``max_terms``."""
-    words = [w.lower() for w in _WORD.findall(unicodedata.normalize("NFKC", text))]
+    words = tokens(text)
     uniq = [w for w in dict.fromkeys(w.replace("_", " ").strip() for w in words) if w]
     kept = [w for w in uniq if w not in STOPWORDS and (len(w) > 1 or not w.isascii())] or uniq
     kept.sort(key=len, reverse=True)  # longer words are rarer: keep them when capping
