@@ -70,6 +70,9 @@ class OrchestratorSettings:
     retry_repeats: bool = True
     trace: bool = False
     gate_limit: int = 4  # candidates gated per training block (the rest wait)
+    #: the full system calibrates its critic: training judgments checked against ground truth
+    #: become ``critic_calibration`` memories (baselines and critic-off never do)
+    meta_reward: bool = True
 
 
 class ConditionSetup:
@@ -128,6 +131,7 @@ class ConditionSetup:
             trace=s.trace,
             actor_max_tokens=s.actor_max_tokens,
             retry_repeats=s.retry_repeats,
+            meta_reward=s.meta_reward and self.condition.memory == "gated" and self.condition.critic == "llm",
         )
 
     def hook(self, mode: RunMode) -> MemoryHook | None:
