@@ -50,8 +50,9 @@ class BenchmarkResult:
         """The learning table in Markdown."""
         head = (
             "| condition | test success before | after | after − before | after − no memory | "
-            "steps / solved | tokens / solved | learning calls | learning tokens | calls per point |\n"
-            "|---|---|---|---|---|---|---|---|---|---|"
+            "steps / solved | tokens / solved | learning calls | learning tokens | calls per point | "
+            "critic agreement before → after |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|"
         )
         rows = [head]
         for name, c in self.conditions.items():
@@ -60,7 +61,7 @@ class BenchmarkResult:
                 f"| {name} | {_rate(c['before'])} | {_rate(c['after'])} | {_pts(c['gain'])} | "
                 f"{_pts(c['vs_no_memory'])} | {_num(c['test']['steps_per_solved'])} | "
                 f"{_num(c['test']['tokens_per_solved'], 0)} | {c['learning']['calls']} | "
-                f"{c['learning']['tokens']} | {_num(cpp)} |"
+                f"{c['learning']['tokens']} | {_num(cpp)} | {_agree(c['critic_agreement'])} |"
             )
         return "\n".join(rows)
 
@@ -71,6 +72,13 @@ class BenchmarkResult:
             self.meta["plot_error"] = str(exc)
         (root / "results.json").write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         (root / "table.md").write_text(self.table() + "\n", encoding="utf-8")
+
+
+def _agree(curve: Sequence[dict[str, Any]]) -> str:
+    def one(a: dict[str, Any]) -> str:
+        return "–" if a.get("mean") is None else f"{100 * a['mean']:.0f}% ({a['runs']})"
+
+    return f"{one(curve[0])} → {one(curve[-1])}" if curve else "–"
 
 
 def _rate(e: dict[str, Any]) -> str:
@@ -106,6 +114,13 @@ def _test_records(
     if block == 0 or not c.learns:
         return by.get((c.name if given else c.before_key, 0, "test"), [])
     return by.get((c.name, block, "test"), [])
+
+
+def _agreement(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Critic–ground-truth agreement over test runs the critic scored: the mean of the per-run
+    share of critic-scored steps whose verdict matched the ground truth."""
+    vals = [float(r["critic_agreement"]) for r in recs if r.get("critic_agreement") is not None]
+    return {"mean": sum(vals) / len(vals) if vals else None, "runs": len(vals)}
 
 
 def _est(o: Outcomes) -> dict[str, Any]:
@@ -161,6 +176,7 @@ def summarize(
             "critic": c.critic,
             "curve": [_est(_outcomes(recs)) for recs in curve],
             "curve_outcome": [_est(_outcomes(recs, "outcome")) for recs in curve],
+            "critic_agreement": [_agreement(recs) for recs in curve],
             "before": _est(before),
             "after": _est(after),
             "gain": paired(after, before).to_dict(),

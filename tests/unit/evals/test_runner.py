@@ -39,6 +39,23 @@ def test_full_harness_learns_the_toy_task_and_the_floor_does_not(tmp_path: Path)
     assert "| full |" in (root / "table.md").read_text()
 
 
+def test_full_arm_calibrates_its_critic_and_agreement_is_reported_per_block(tmp_path: Path) -> None:
+    """The toy critic always answers 5: it agrees with ground truth while every test run fails
+    and disagrees once they succeed, so the agreement curve must move from 100% to 0%."""
+    c = _toy.runner(tmp_path).run(_toy.tasks, 2, "toy").conditions
+    full = c["full"]["critic_agreement"]
+    assert full[0] == {"mean": 1.0, "runs": 6} and full[-1] == {"mean": 0.0, "runs": 6}
+    assert c["critic_off"]["critic_agreement"][-1] == {"mean": None, "runs": 0}  # no critic calls
+    mem = tmp_path / "toy" / "memory"
+
+    def calibrations(stem: str) -> int:
+        with MemoryStore(mem / f"{stem}-s0.sqlite") as store:
+            return sum(m.kind == "critic_calibration" for m in store.list())
+
+    assert calibrations("full") >= 1  # meta-rewarding: training judgments became examples
+    assert calibrations("ungated") == 0 and calibrations("critic_off") == 0
+
+
 def test_critic_off_makes_no_critic_calls(tmp_path: Path) -> None:
     calls: list[str] = []
 
