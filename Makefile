@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # llama-cpp-python builds from source (4-7 min on 2 cores the first time; pip caches the wheel).
 PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF"
 
-.PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-quick install install-test sysdeps clean
+.PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-reasoning bench-learning-textworld bench-learning-coding bench-learning-quick install install-test sysdeps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,10 +48,16 @@ lint: install-test
 bench-overhead: install
 	$(PY) benchmarks/bench_overhead.py
 
-# the learning tables (resumable: rerun the same command to continue an interrupted run)
-bench-learning: install-test
-	$(PY) benchmarks/bench_learning.py --testbed textworld --seeds 0,1,2
+# the learning tables, one command each (resumable: rerun the same command to continue)
+bench-learning: bench-learning-reasoning bench-learning-textworld
+
+bench-learning-reasoning: install-test
 	$(PY) benchmarks/bench_learning.py --testbed reasoning --seeds 0,1,2
+
+bench-learning-textworld: install-test
+	$(PY) benchmarks/bench_learning.py --testbed textworld --seeds 0,1,2
+
+bench-learning-coding: install-test
 	$(PY) benchmarks/bench_learning.py --testbed coding --seeds 0,1,2
 
 bench-learning-quick: install-test
