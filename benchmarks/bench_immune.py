@@ -116,6 +116,27 @@ def main() -> None:
     print(
         f"\nmean scan time: {elapsed / len(rows) * 1000:.2f} ms per lesson ({len(rows)} lessons, {elapsed:.2f} s)"
     )
+    print("\nscan time on adversarial 100 kB inputs (best of 3):")
+    for name, text in ADVERSARIAL.items():
+        best = min(_timed(immune, text) for _ in range(3))
+        print(f"  {name:<12} {best * 1000:8.1f} ms")
+
+
+#: inputs that stress regular expressions (long runs, near-matches, wide Unicode)
+ADVERSARIAL = {
+    "prose": ("The quick brown fox jumps over the lazy dog. " * 2300)[:100_000],
+    "spaced": "a " * 50_000,
+    "percent": "a%4" * 33_000,
+    "ignore-spam": "ignore the " * 9_000 + "x",
+    "unicode": "".join(chr(0x20 + (i * 7919) % 0x2F00) for i in range(100_000)),
+    "at-signs": "x@" * 50_000,
+}
+
+
+def _timed(immune: ImmuneSystem, text: str) -> float:
+    t0 = time.perf_counter()
+    immune.scan(text)
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from purpose_agent._text import STOPWORDS
 from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
 from purpose_agent.memory.types import Memory, MemoryKind, MemoryStatus, Retrieved, tokens
 
@@ -16,79 +17,6 @@ MAX_TERMS = 16
 #: Most FTS matches scored per query; beyond it the commonest words are left out of the query.
 MATCH_BUDGET = 4000
 RRF_K = 60
-
-#: Words too common to help recall; dropped from FTS queries (unless nothing else is left).
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "he",
-        "her",
-        "his",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "too",
-        "us",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "should",
-        "would",
-    ]
-)
 
 
 def fts_terms(text: str, max_terms: int = MAX_TERMS) -> list[str]:

@@ -11,47 +11,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from purpose_agent._text import STOPWORDS
 from purpose_agent.errors import ToolError
 from purpose_agent.tools.base import Tool, check_tool_name
 from purpose_agent.tools.function import FunctionTool
 
 _WORD = re.compile(r"[A-Za-z]+|\d+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "please",
-        "the",
-        "this",
-        "to",
-        "what",
-        "when",
-        "which",
-        "who",
-        "with",
-        "you",
-        "your",
-    ]
-)
 _SUFFIXES = ("ing", "ed", "es", "s")
 
 
@@ -66,7 +32,7 @@ def _stem(word: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stop-word-free, crudely stemmed tokens (``read_file`` -> read, file)."""
     words = _WORD.findall(_CAMEL.sub(" ", text))
-    return [_stem(w.lower()) for w in words if w.lower() not in _STOP]
+    return [_stem(w.lower()) for w in words if w.lower() not in STOPWORDS]
 
 
 def _tool_text(tool: Tool) -> list[str]:

@@ -360,10 +360,13 @@ def test_odd_inputs() -> None:
     ],
     ids=["prose", "spaced", "percent", "ignore-spam", "unicode", "at-signs"],
 )
-def test_fast_on_100kb(text: str) -> None:
+def test_no_catastrophic_backtracking_on_100kb(text: str) -> None:
+    """Adversarial 100 kB inputs finish (the latency itself is in benchmarks/bench_immune.py);
+    the bound is far above a loaded machine's time and far below a backtracking blow-up."""
     t0 = time.perf_counter()
-    IMMUNE.scan(text)
-    assert time.perf_counter() - t0 < 6.0
+    res = IMMUNE.scan(text)
+    assert time.perf_counter() - t0 < 60.0
+    assert all(t.rule != "internal_error" for t in res.threats)
 
 
 def test_payload_deep_in_a_large_text_is_found() -> None:
