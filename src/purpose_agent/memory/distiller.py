@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,10 +46,18 @@ _SYSTEM = (
     "Replace task-specific names and numbers with {placeholders}. "
     "Kinds: skill_card (a technique that worked), failure_pattern (a mistake and how to avoid it), "
     "tool_policy (how to use a tool), episodic_case (a short worked example). At most {n} lessons.\n"
-    'Example: {"lessons": [{"kind": "failure_pattern", "trigger": "comparing strings while '
-    'ignoring case and punctuation", "text": "Normalise first: keep only characters where '
-    'ch.isalnum() and lower() them, then compare."}], "achieved": ""}'
+    "Example: {example}"
 )
+#: the prompt's one example lesson; small models sometimes copy it back, and a copy is dropped
+_EXAMPLE_TRIGGER = "comparing strings while ignoring case and punctuation"
+_EXAMPLE_TEXT = "Normalise first: keep only characters where ch.isalnum() and lower() them, then compare."
+_EXAMPLE = json.dumps(
+    {
+        "lessons": [{"kind": "failure_pattern", "trigger": _EXAMPLE_TRIGGER, "text": _EXAMPLE_TEXT}],
+        "achieved": "",
+    }
+)
+ECHO_SIMILARITY = 0.5
 _SUCCESS = 'The run SUCCEEDED. Extract skill cards or episodic cases. Set achieved to "".\n\n{trace}'
 _FAILURE = (
     "The run FAILED. Extract failure patterns (what went wrong, what to do instead). In achieved, "
@@ -67,6 +76,14 @@ class Candidate:
     made_by: str = "distiller"
     sources: tuple[str, ...] = ()
     merge_into: str | None = None
+
+
+def _echoes_example(text: str, trigger: str) -> bool:
+    """A lesson copied from the prompt's example, not learned from the run."""
+    return (
+        jaccard(text, _EXAMPLE_TEXT) >= ECHO_SIMILARITY
+        or jaccard(trigger, _EXAMPLE_TRIGGER) >= ECHO_SIMILARITY
+    )
 
 
 def _clip(s: Any) -> str:
@@ -88,7 +105,10 @@ class Distiller:
     def messages(self, result: TaskResult) -> list[Message]:
         body = (_SUCCESS if result.success else _FAILURE).format(trace=result.trajectory_text(limit=3000))
         body += _FINAL.format(state=result.final_state.describe(1200))
-        return [Message("system", _SYSTEM.replace("{n}", str(self.max_lessons))), Message("user", body)]
+        return [
+            Message("system", _SYSTEM.replace("{n}", str(self.max_lessons)).replace("{example}", _EXAMPLE)),
+            Message("user", body),
+        ]
 
     async def adistill(self, result: TaskResult) -> list[Candidate]:
         """Candidates from one run; malformed model output gives [] (never raises)."""
@@ -105,7 +125,7 @@ class Distiller:
             if not isinstance(item, dict) or item.get("kind") not in LESSON_KINDS:
                 continue
             text, trigger = _clip(item.get("text")), _clip(item.get("trigger"))
-            if len(text) < 8:
+            if len(text) < 8 or _echoes_example(text, trigger):
                 continue
             kind = MemoryKind(item["kind"])
             if not result.success and kind is MemoryKind.SKILL_CARD:

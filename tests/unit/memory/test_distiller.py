@@ -80,6 +80,38 @@ def test_failure_gives_failure_patterns_and_hindsight():
     assert "FAILED" in llm.calls[0].messages[-1].content
 
 
+def test_a_copy_of_the_prompt_example_is_dropped():
+    """Small models sometimes hand the system prompt's example back as a lesson (seen with the
+    1.5B model on leg counting): it was not learned from the run, so it is not a candidate."""
+    reply = {
+        "lessons": [
+            {
+                "kind": "failure_pattern",
+                "trigger": "comparing strings while ignoring case and punctuation",
+                "text": "Normalise first: keep only characters where ch.isalnum() and lower() them, then compare.",
+            },
+            {
+                "kind": "failure_pattern",
+                "trigger": "counting legs of animals",
+                "text": "Normalise first: keep alnum characters, lower() them and compare.",
+            },
+            {
+                "kind": "failure_pattern",
+                "trigger": "counting legs",
+                "text": "Multiply each count by its legs, then add",
+            },
+        ],
+        "achieved": "",
+    }
+    with ScriptedModel([reply]) as llm:
+        cands = Distiller(llm).distill(_result(False))
+        system = llm.calls[0].messages[0].content
+    assert [c.text for c in cands] == ["When counting legs: Multiply each count by its legs, then add"]
+    assert (
+        '"trigger": "comparing strings while ignoring case and punctuation"' in system
+    )  # the example is shown
+
+
 @pytest.mark.parametrize(
     "replies",
     [
