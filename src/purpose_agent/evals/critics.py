@@ -52,6 +52,7 @@ class GroundTruthPurposeFunction(PurposeFunction):
                 Score(0.0, "no ground truth for this state", "", 0.3, False, "ground_truth"), None
             )
         phi = 10.0 * max(0.0, min(1.0, float(outcome)))
+        self.count_ground_truth()
         return CriticCall(
             Score(phi, f"ground truth outcome {outcome:.2f}", "", 1.0, False, "ground_truth"), None
         )

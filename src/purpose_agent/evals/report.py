@@ -123,6 +123,16 @@ def _agreement(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"mean": sum(vals) / len(vals) if vals else None, "runs": len(vals)}
 
 
+def _critic_calls(recs: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Critic model calls made in an arm's training and test runs (gate replays not included),
+    and calls saved by the consistency cache and by ground truth (Φ = 10·outcome, no call)."""
+    out = {"calls": 0, "cache_hits": 0, "ground_truth": 0}
+    for r in recs:
+        for k in out:
+            out[k] += int((r.get("critic") or {}).get(k, 0))
+    return out
+
+
 def _est(o: Outcomes) -> dict[str, Any]:
     return bootstrap({s: list(v.values()) for s, v in o.items()}).to_dict()
 
@@ -177,6 +187,7 @@ def summarize(
             "curve": [_est(_outcomes(recs)) for recs in curve],
             "curve_outcome": [_est(_outcomes(recs, "outcome")) for recs in curve],
             "critic_agreement": [_agreement(recs) for recs in curve],
+            "critic_calls": _critic_calls([*learn, *(r for recs in curve for r in recs)]),
             "before": _est(before),
             "after": _est(after),
             "gain": paired(after, before).to_dict(),

@@ -262,6 +262,7 @@ class BenchmarkRunner:
         m0, t0 = self._meter(), time.perf_counter()
         result: TaskResult | None
         error = ""
+        orch: Orchestrator | None = None
         try:
             orch = self._orchestrator(setup, task, mode, key.seed)
             result = orch.run_task(task.purpose, task.initial_state, task.max_steps)
@@ -270,6 +271,13 @@ class BenchmarkRunner:
             error = repr(exc.__cause__)
         rec = _result_record(result, self._meter() - m0, time.perf_counter() - t0, error)
         rec["split"] = task.split
+        stats = getattr(getattr(orch, "purpose_function", None), "stats", None)
+        if stats is not None:  # critic calls made, and saved by the cache and by ground truth
+            rec["critic"] = {
+                "calls": stats.calls,
+                "cache_hits": stats.cache_hits,
+                "ground_truth": stats.ground_truth,
+            }
         self._record(ledger, key, rec, bar)
 
     def _gate(self, ledger: Ledger, key: UnitKey, setup: ConditionSetup, bar: Progress) -> None:

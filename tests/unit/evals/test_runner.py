@@ -46,6 +46,9 @@ def test_full_arm_calibrates_its_critic_and_agreement_is_reported_per_block(tmp_
     full = c["full"]["critic_agreement"]
     assert full[0] == {"mean": 1.0, "runs": 6} and full[-1] == {"mean": 0.0, "runs": 6}
     assert c["critic_off"]["critic_agreement"][-1] == {"mean": None, "runs": 0}  # no critic calls
+    off, llm = c["critic_off"]["critic_calls"], c["full"]["critic_calls"]
+    assert off["calls"] == 0 and off["ground_truth"] >= 20  # 10 runs per seed, each state scored
+    assert llm["calls"] >= 20 and llm["ground_truth"] == 0
     mem = tmp_path / "toy" / "memory"
 
     def calibrations(stem: str) -> int:
