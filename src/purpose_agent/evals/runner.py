@@ -117,10 +117,10 @@ class BenchmarkRunner:
         """Run (or resume) the benchmark; returns the summary, also written to ``results.json``."""
         root = self.out_dir / name
         root.mkdir(parents=True, exist_ok=True)
-        self._check_config(root, iterations)
+        plan = {s: tasks_for(tasks, s) for s in self.config.seeds}
+        self._check_config(root, iterations, plan)
         ledger = Ledger(root / "ledger.jsonl")
         conditions = list(self.config.conditions) or [self._given_condition()]
-        plan = {s: tasks_for(tasks, s) for s in self.config.seeds}
         for seed, ts in plan.items():
             if not by_split(ts, "test"):
                 raise ValueError(f"seed {seed}: no test tasks (split='test')")
@@ -153,8 +153,9 @@ class BenchmarkRunner:
             "system", "given" if orch.memory is not None else "none", "llm", "the given orchestrator"
         )
 
-    def _check_config(self, root: Path, iterations: int) -> None:
-        fp = {**self.config.fingerprint(), "iterations": iterations}
+    def _check_config(self, root: Path, iterations: int, plan: dict[int, list[BenchmarkTask]]) -> None:
+        tasks = {str(s): [f"{t.split}:{t.id}:{t.max_steps}" for t in ts] for s, ts in plan.items()}
+        fp = {**self.config.fingerprint(), "iterations": iterations, "tasks": tasks}
         path = root / "config.json"
         if path.exists():
             old = json.loads(path.read_text(encoding="utf-8"))

@@ -126,6 +126,9 @@ def test_resume_refuses_a_different_configuration(tmp_path: Path) -> None:
     _toy.runner(tmp_path).run(_toy.tasks, 1, "x")
     with pytest.raises(ValueError, match="another configuration"):
         _toy.runner(tmp_path).run(_toy.tasks, 2, "x")
+    fewer = lambda seed: _toy.tasks(seed)[1:]  # noqa: E731  (one training task less)
+    with pytest.raises(ValueError, match="another configuration"):
+        _toy.runner(tmp_path).run(fewer, 1, "x")
 
 
 def test_a_killed_benchmark_resumes_where_it_stopped(tmp_path: Path) -> None:
