@@ -31,7 +31,7 @@ class Plan:
 
 FULL = {
     # sized so one table (3 seeds, all five arms) fits in under two hours on 2 cores
-    "textworld": Plan(Size(2, 1, 3, 6), 1, OrchestratorSettings(actor_max_tokens=160, gate_limit=2)),
+    "textworld": Plan(Size(2, 1, 2, 5), 1, OrchestratorSettings(actor_max_tokens=160, gate_limit=1)),
     "reasoning": Plan(Size(4, 1, 4, 1), 1, OrchestratorSettings(actor_max_tokens=256, gate_limit=2)),
     "coding": Plan(Size(4, 2, 4, 3), 2, OrchestratorSettings(actor_max_tokens=384, gate_limit=3)),
     "humaneval": Plan(Size(6, 2, 8, 3), 2, OrchestratorSettings(actor_max_tokens=384, gate_limit=3)),
