@@ -127,7 +127,8 @@ def _critic_calls(recs: Iterable[dict[str, Any]]) -> dict[str, int]:
     """Critic model calls made in an arm's training and test runs (gate replays not included),
     and calls saved by the consistency cache and by ground truth (Φ = 10·outcome, no call)."""
     out = {"calls": 0, "cache_hits": 0, "ground_truth": 0}
-    for r in recs:
+    unique = {json.dumps(r["key"], sort_keys=True): r for r in recs}  # a shared run counts once
+    for r in unique.values():
         for k in out:
             out[k] += int((r.get("critic") or {}).get(k, 0))
     return out
