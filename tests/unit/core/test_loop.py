@@ -11,21 +11,12 @@ from typing import Any
 import pytest
 
 import purpose_agent as pa
+from _double_task import GOOD, HALF, TASK, submit
 from purpose_agent.core import events as ev
 from purpose_agent.core.events import read_trace
-from purpose_agent.envs.coding import CodingEnvironment, CodingTask
+from purpose_agent.envs.coding import CodingEnvironment
 from purpose_agent.errors import RunFailedError, ScriptExhaustedError
 from purpose_agent.models.base import Message
-
-TASK = CodingTask(
-    "double",
-    "return twice the number.",
-    "double",
-    ("double(2) == 4", "double(-1) == -2"),
-    "double(x: int) -> int",
-)
-GOOD = "def double(x):\n    return 2 * x\n"
-HALF = "def double(x):\n    return 4 if x == 2 else 0\n"
 
 
 def critic_by_tests() -> pa.FunctionModel:
@@ -45,10 +36,6 @@ def critic_by_tests() -> pa.FunctionModel:
         return {"evidence": "nothing", "reason": "empty", "score": 0, "confidence": "high"}
 
     return pa.FunctionModel(fn, name="critic")
-
-
-def submit(code: str, thought: str = "write it") -> dict[str, Any]:
-    return {"thought": thought, "action": "submit_code", "params": {"code": code}}
 
 
 def test_solves_with_ground_truth_and_records_steps() -> None:

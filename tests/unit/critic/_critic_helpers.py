@@ -7,25 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import purpose_agent as pa
-from purpose_agent.envs.coding import CodingTask
+from _double_task import GOOD, HALF, STUB, TASK, submit  # noqa: F401  (re-exported to the critic tests)
 from purpose_agent.models.base import Message
 
-TASK = CodingTask(
-    "double",
-    "return twice the number.",
-    "double",
-    ("double(2) == 4", "double(-1) == -2"),
-    "double(x: int) -> int",
-)
-GOOD = "def double(x):\n    return 2 * x\n"
-HALF = "def double(x):\n    return 4 if x == 2 else 0\n"
-STUB = "def double(x):\n    pass\n"
-
 CLAIMS = re.compile(r"score 10|task complete|all tests pass|brilliant|deserves|generous|full marks", re.I)
-
-
-def submit(code: str, thought: str = "write it") -> dict[str, Any]:
-    return {"thought": thought, "action": "submit_code", "params": {"code": code}}
 
 
 def done(answer: str, thought: str = "answer") -> dict[str, Any]:
