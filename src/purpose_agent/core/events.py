@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,11 +131,25 @@ Listener = Callable[[Event], None]
 
 
 class EventBus:
-    """Fan-out of events to listeners. A failing listener never breaks the run."""
+    """Fan-out of events to listeners. A failing listener never breaks the run.
 
-    def __init__(self) -> None:
+    ``errors`` keeps the last ``max_errors`` listener failures (a deque, so a listener that
+    fails on every event cannot grow memory without bound); ``error_count`` counts them all.
+    """
+
+    def __init__(self, max_errors: int = 100) -> None:
         self._listeners: list[Listener] = []
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=max_errors)
+        self.error_count = 0
+
+    def __len__(self) -> int:
+        """The number of subscribed listeners."""
+        return len(self._listeners)
+
+    def record_error(self, source: object, exc: BaseException) -> None:
+        """Note a failure of a listener (or of a trace writer) without raising."""
+        self.error_count += 1
+        self.errors.append(f"{getattr(source, '__name__', source)!r}: {exc!r}")
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -145,7 +160,7 @@ class EventBus:
             try:
                 listener(event)
             except Exception as exc:  # a callback bug must not sink the run
-                self.errors.append(f"{getattr(listener, '__name__', listener)!r}: {exc!r}")
+                self.record_error(listener, exc)
 
 
 def default_trace_dir() -> Path:
