@@ -5,17 +5,27 @@ whitespace of every line and blank lines are dropped, dict keys are sorted, so a
 resubmission that only adds whitespace is the same state. A re-score of a cached state is
 not frozen: the cache keeps the latest score and the history of every score given to the
 state; a re-score that moves more than the tolerance is a drift (an anomaly).
+
+The cache is bounded: it keeps at most ``max_size`` states, evicting the least recently used
+(a ``get`` or a ``record`` counts as a use), and at most ``max_history`` scores per state. An
+evicted state that comes back starts a fresh history, so drift is detected against the
+states seen recently, which is where a re-score or a probe looks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from purpose_agent.core.types import Score, State, canonical_json
+from purpose_agent.errors import ConfigurationError
+
+DEFAULT_MAX_SIZE = 4096
+DEFAULT_MAX_HISTORY = 32
 
 
 def _canon(value: Any) -> Any:
@@ -66,11 +76,25 @@ class Drift:
 
 
 class ConsistencyCache:
-    """Latest score per state key, with the history of scores; drifts are returned, not hidden."""
+    """Latest score per state key, with the history of scores; drifts are returned, not hidden.
 
-    def __init__(self, tolerance: float = 1.0) -> None:
+    Bounded: at most ``max_size`` states (least recently used evicted first) and at most
+    ``max_history`` scores per state (the latest kept)."""
+
+    def __init__(
+        self,
+        tolerance: float = 1.0,
+        max_size: int = DEFAULT_MAX_SIZE,
+        max_history: int = DEFAULT_MAX_HISTORY,
+    ) -> None:
+        if max_size < 1:
+            raise ConfigurationError(f"max_size must be at least 1, got {max_size}")
+        if max_history < 1:
+            raise ConfigurationError(f"max_history must be at least 1, got {max_history}")
         self.tolerance = tolerance
-        self._entries: dict[str, CacheEntry] = {}
+        self.max_size = max_size
+        self.max_history = max_history
+        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -79,14 +103,20 @@ class ConsistencyCache:
         return key in self._entries
 
     def get(self, key: str) -> CacheEntry | None:
-        return self._entries.get(key)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
 
     def record(self, key: str, score: Score) -> Drift | None:
         """Store ``score`` as the latest for ``key``; a move beyond the tolerance from the
         previous score is returned as a Drift."""
         old = self._entries.get(key)
-        history = (*old.history, score.phi) if old else (score.phi,)
+        history = (*old.history, score.phi)[-self.max_history :] if old else (score.phi,)
         self._entries[key] = CacheEntry(score, history)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_size:
+            self._entries.popitem(last=False)
         if old is not None and abs(score.phi - old.score.phi) > self.tolerance:
             return Drift(key, old.score.phi, score.phi)
         return None
