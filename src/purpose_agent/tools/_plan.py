@@ -1,16 +1,45 @@
-"""The LLMCompiler plan: its JSON schema, parsing, strict validation and ``$id`` placeholders."""
+"""The LLMCompiler plan: its JSON schema, parsing, strict validation and ``$id`` placeholders.
+
+Placeholders inside a call's args stand for the result of another call. So that prices and
+code are not mistaken for references, the forms are:
+
+- ``${N}``: always a reference to call N (digits); an id not in the plan is a PlanError.
+  ``${name}`` is a reference only when ``name`` is a call id, so ``${HOME}`` stays literal.
+- ``$N`` (bare): a reference only when N is the id of a call listed *earlier* in the plan and
+  the token stands alone: not after a letter, digit, ``$`` or backslash (``US$1``, ``\\$1``),
+  not followed by a letter, digit or a decimal / thousands part (``$100``, ``$5.00``,
+  ``$1,000``, ``$1x``). Anything else is literal text.
+- ``$$`` before a digit or ``{`` is an escaped ``$``: ``$$1`` gives a literal ``$1`` and
+  ``$${1}`` a literal ``${1}``, even when call 1 exists.
+
+A whole argument that is one reference keeps the result's data type.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from purpose_agent.errors import PlanError
 from purpose_agent.tools.base import ToolResult
 
-_REF = re.compile(r"\$\{(\w+)\}|\$(\d+)")
+_TOKEN = re.compile(r"\$\$(?=\{|\d)|\$\{(\w+)\}|(?<![\w$\\])\$(\d+)(?!\w|[.,]\d)")
+
+
+def _ref_of(m: re.Match[str], earlier: Collection[str], named: Collection[str]) -> str | None:
+    """The call id a token refers to, or None when it is literal (see the module docstring)."""
+    explicit, bare = m.group(1), m.group(2)
+    if explicit is not None:
+        return explicit if explicit.isdigit() or explicit in named else None
+    if bare is not None:
+        return bare if bare in earlier else None
+    return None  # "$$": an escaped "$"
+
+
+def _literal(m: re.Match[str]) -> str:
+    return "$" if m.group(1) is None and m.group(2) is None else m.group(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,30 +84,40 @@ def plan_schema(tool_names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def references(value: Any) -> set[str]:
-    """Every ``$id`` / ``${id}`` referenced inside ``value`` (strings, lists, dicts)."""
+def references(value: Any, earlier: Collection[str] = (), ids: Collection[str] = ()) -> set[str]:
+    """Every call id referenced inside ``value`` (strings, lists, dicts): ``earlier`` are the
+    ids of the calls listed before this one, ``ids`` every id of the plan."""
     if isinstance(value, str):
-        return {a or b for a, b in _REF.findall(value)}
+        found = (_ref_of(m, earlier, ids) for m in _TOKEN.finditer(value))
+        return {ref for ref in found if ref is not None}
     if isinstance(value, Mapping):
-        return set().union(*(references(v) for v in value.values())) if value else set()
+        return set().union(*(references(v, earlier, ids) for v in value.values())) if value else set()
     if isinstance(value, list | tuple):
-        return set().union(*(references(v) for v in value)) if value else set()
+        return set().union(*(references(v, earlier, ids) for v in value)) if value else set()
     return set()
 
 
-def substitute(value: Any, results: Mapping[str, ToolResult]) -> Any:
-    """Replace placeholders with results: a whole-string ``$1`` keeps the result's data type."""
+def substitute(value: Any, results: Mapping[str, ToolResult], earlier: Collection[str] = ()) -> Any:
+    """Replace references with results (``results`` holds every call this one depends on,
+    ``earlier`` the ids listed before it); a whole-string reference keeps the result's data
+    type; escaped ``$$`` become ``$``."""
     if isinstance(value, str):
-        whole = _REF.fullmatch(value.strip())
-        if whole:
-            res = results[whole.group(1) or whole.group(2)]
+        whole = _TOKEN.fullmatch(value.strip())
+        ref = _ref_of(whole, earlier, results) if whole else None
+        if ref is not None:
+            res = results[ref]
             data = res.data
             return data if isinstance(data, int | float | bool | list | dict) else res.output
-        return _REF.sub(lambda m: results[m.group(1) or m.group(2)].output, value)
+
+        def one(m: re.Match[str]) -> str:
+            ref = _ref_of(m, earlier, results)
+            return _literal(m) if ref is None else results[ref].output
+
+        return _TOKEN.sub(one, value)
     if isinstance(value, Mapping):
-        return {k: substitute(v, results) for k, v in value.items()}
+        return {k: substitute(v, results, earlier) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [substitute(v, results) for v in value]
+        return [substitute(v, results, earlier) for v in value]
     return value
 
 
@@ -93,14 +132,16 @@ def parse_plan(data: Any, known_tools: Sequence[str]) -> Plan:
     if not isinstance(raw_calls, list):
         raise PlanError("the plan has no 'calls' list")
     calls: list[PlannedCall] = []
-    seen: set[str] = set()
+    seen: list[str] = []
+    all_ids = {_call_id(c, n) for n, c in enumerate(raw_calls) if isinstance(c, Mapping)}
     for i, item in enumerate(raw_calls):
         if not isinstance(item, Mapping):
             raise PlanError(f"plan call #{i + 1} is not an object")
-        cid = str(item.get("id", i + 1)).lstrip("$")
+        cid = _call_id(item, i)
         if cid in seen:
             raise PlanError(f"plan call id {cid!r} is used twice")
-        seen.add(cid)
+        earlier = tuple(seen)
+        seen.append(cid)
         tool = item.get("tool")
         if tool not in known_tools:
             known = ", ".join(known_tools) or "none"
@@ -112,11 +153,15 @@ def parse_plan(data: Any, known_tools: Sequence[str]) -> Plan:
         if not isinstance(deps_raw, list):
             raise PlanError(f"plan call {cid!r}: 'depends_on' must be a list of ids")
         deps = [str(d).lstrip("$") for d in deps_raw]
-        deps += sorted(references(args) - set(deps))  # placeholders imply dependencies
+        deps += sorted(references(args, earlier, all_ids) - set(deps))  # references imply dependencies
         calls.append(PlannedCall(cid, str(tool), dict(args), tuple(dict.fromkeys(deps))))
     plan = Plan(tuple(calls), dict(data))
     _check_graph(plan)
     return plan
+
+
+def _call_id(item: Mapping[str, Any], index: int) -> str:
+    return str(item.get("id", index + 1)).lstrip("$")
 
 
 def _check_graph(plan: Plan) -> None:

@@ -1,7 +1,10 @@
 """``LLMCompiler``: plan a DAG of tool calls with one model call, run it in parallel, join.
 
 1. The planner answers with constrained JSON: ``{"calls": [{id, tool, args, depends_on}]}``;
-   ``"$1"`` / ``"${1}"`` inside args stands for the result of call 1 (and implies the dependency).
+   ``"${1}"`` inside args stands for the result of call 1 (and implies the dependency); a bare
+   ``"$1"`` does too, but only for a call listed earlier and only where it cannot be a price or
+   part of a longer token (``$100``, ``$5.00``, ``US$1``); ``$$1`` is a literal ``$1``. The exact
+   rules are in ``tools._plan``.
 2. Calls whose dependencies are done run concurrently (asyncio, optional concurrency cap).
 3. If a call fails, the planner is asked once more, seeing the error, for a new plan.
 4. The joiner composes the final answer from the results.
@@ -24,7 +27,7 @@ from purpose_agent.tools.registry import ToolRegistry
 _PLANNER = """You plan tool calls to answer a request. Reply with JSON only:
 {{"calls": [{{"id": 1, "tool": "<tool name>", "args": {{...}}, "depends_on": []}}, ...]}}
 Rules: ids are 1, 2, 3, ...; calls that do not depend on each other run in parallel; to use the
-result of call N inside args write "$N" and list N in depends_on; use only these tools:
+result of call N inside args write "${{N}}" and list N in depends_on; use only these tools:
 {tools}"""
 
 _JOINER = """Answer the request using the tool results below. Be brief and exact.
@@ -138,6 +141,8 @@ class LLMCompiler:
         loop = asyncio.get_running_loop()
         for call in plan.calls:
             futures[call.id] = loop.create_future()
+        ids = plan.ids()
+        earlier = {cid: ids[:i] for i, cid in enumerate(ids)}  # bare $N names only an earlier call
 
         async def run_one(call: PlannedCall) -> None:
             deps = [await futures[d] for d in call.depends_on]
@@ -150,7 +155,7 @@ class LLMCompiler:
                 futures[call.id].set_result(CallRecord(call, call.args, result, start, start))
                 return
             results = {r.call.id: r.result for r in deps}
-            args = substitute(call.args, results)
+            args = substitute(call.args, results, earlier[call.id])
             if sem is not None:
                 async with sem:
                     start = time.perf_counter() - t0

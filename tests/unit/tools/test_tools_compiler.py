@@ -94,7 +94,8 @@ def test_placeholders_pass_results_along_and_sync_api() -> None:
          "dependency cycle among calls 1, 2"),
         ([_call(1, "calculator", {"expression": "1"}, [1])], "depends on itself"),
         ([_call(1, "rm_rf", {})], "unknown tool 'rm_rf'"),
-        ([_call(1, "calculator", {"expression": "$7"})], "depends on '7', which is not in the plan"),
+        ([_call(1, "calculator", {"expression": "${7}"})], "depends on '7', which is not in the plan"),
+        ([_call(1, "calculator", {"expression": "${1} + 1"})], "depends on itself"),
         ([_call(1, "calculator", {"expression": "1"}), _call(1, "calculator", {"expression": "2"})],
          "used twice"),
     ],
@@ -105,6 +106,65 @@ async def test_invalid_plans_raise_plan_error(calls: list[dict[str, Any]], messa
     with pytest.raises(PlanError, match=message):
         await compiler.compile_and_execute_async("do it")
     planner.assert_consumed()
+
+
+def _echo_registry() -> ToolRegistry:
+    def echo(text: str) -> str:
+        """Return the text unchanged."""
+        return text
+
+    def double(n: int) -> int:
+        """Twice a number."""
+        return 2 * n
+
+    return ToolRegistry(
+        [FunctionTool.from_function(echo), FunctionTool.from_function(double), CalculatorTool()]
+    )
+
+
+async def test_dollar_amounts_and_code_stay_literal() -> None:
+    literal = [
+        "$100",  # whole argument: no call 100, so a price, not a reference
+        "cost $5.00",  # followed by a decimal part
+        "$1,000 or US$1 or \\$1 or $1x",  # thousands, a word before, a backslash, a word after
+        "print('$$1') and echo $${1}",  # escaped: a literal $1 / ${1} even though call 1 exists
+        "const s = `${name}`; echo ${HOME}",  # named ${...} that is no call id
+    ]
+    plan = {
+        "calls": [
+            _call(1, "echo", {"text": "print('$1')"}),  # call 1 has no earlier call: literal
+            *(_call(n, "echo", {"text": text}) for n, text in enumerate(literal, start=2)),
+        ]
+    }
+    planner = ScriptedModel([plan, "done"])
+    result = await LLMCompiler(planner, _echo_registry()).compile_and_execute_async("echo")
+    assert all(c.depends_on == () for c in result.plan.calls)  # no spurious dependency
+    outputs = [r.result.output for r in result.calls]
+    assert outputs == [
+        "print('$1')",
+        "$100",
+        "cost $5.00",
+        "$1,000 or US$1 or \\$1 or $1x",
+        "print('$1') and echo ${1}",
+        "const s = `${name}`; echo ${HOME}",
+    ]
+
+
+async def test_real_references_are_still_resolved_next_to_prices() -> None:
+    plan = {
+        "calls": [
+            _call(1, "calculator", {"expression": "2 + 3"}),
+            _call(2, "echo", {"text": "got $1 apples at $1.50 each, ${1} in all, not $10"}),
+            _call(3, "double", {"n": "$1"}),  # whole argument: keeps the data type
+            _call(4, "echo", {"text": "= ${3}"}),
+        ]
+    }
+    planner = ScriptedModel([plan, "done"])
+    result = await LLMCompiler(planner, _echo_registry()).compile_and_execute_async("refs")
+    assert [c.depends_on for c in result.plan.calls] == [(), ("1",), ("1",), ("3",)]
+    assert result.calls[1].result.output == "got 5 apples at $1.50 each, 5 in all, not $10"
+    assert result.calls[2].args == {"n": 5}
+    assert result.calls[3].result.output == "= 10"
 
 
 async def test_non_strict_mode_replans_an_invalid_plan() -> None:
