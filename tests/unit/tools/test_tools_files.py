@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from purpose_agent.errors import ToolError
 from purpose_agent.tools import ReadFileTool, WriteFileTool
+from purpose_agent.tools import files as files_module
 
 
 @pytest.fixture
@@ -94,3 +96,69 @@ def test_missing_file_and_bad_root(root: Path, tmp_path: Path) -> None:
     assert not r.ok and "no such file" in r.error
     with pytest.raises(ToolError, match="not an existing directory"):
         ReadFileTool(tmp_path / "missing")
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    out = tmp_path / "outside"
+    out.mkdir()
+    (out / "a.txt").write_text("SECRET")
+    return out
+
+
+def test_a_symlinked_intermediate_folder_is_refused(root: Path, outside: Path) -> None:
+    """Relies on: resolving the whole path and checking containment before creating anything."""
+    os.symlink(outside, root / "linked")
+    r = ReadFileTool(root).run(path="linked/a.txt")
+    assert not r.ok and "symlink escape" in r.error and "SECRET" not in r.output
+    w = WriteFileTool(root).run(path="linked/deeper/new.txt", content="x")
+    assert not w.ok and "symlink escape" in w.error
+    assert sorted(p.name for p in outside.iterdir()) == ["a.txt"]
+
+
+def _swap_for_symlink_after_the_check(monkeypatch: pytest.MonkeyPatch, victim: Path, target: Path) -> None:
+    """Simulate a race: right after the path check, a folder inside the root becomes a symlink."""
+    checked = files_module._safe_path
+
+    def racing(root: Path, path: str) -> Path:
+        resolved = checked(root, path)
+        shutil.rmtree(victim)
+        os.symlink(target, victim)
+        return resolved
+
+    monkeypatch.setattr(files_module, "_safe_path", racing)
+
+
+def test_an_intermediate_folder_swapped_for_a_symlink_is_refused_on_read(
+    root: Path, outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relies on: opening every component from a root descriptor with O_NOFOLLOW, not only the last."""
+    (root / "sub").mkdir()
+    (root / "sub" / "a.txt").write_text("inside")
+    _swap_for_symlink_after_the_check(monkeypatch, root / "sub", outside)
+    r = ReadFileTool(root).run(path="sub/a.txt")
+    assert not r.ok and "symlink" in r.error
+    assert "SECRET" not in r.output
+
+
+def test_an_intermediate_folder_swapped_for_a_symlink_is_refused_on_write(
+    root: Path, outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relies on: parent folders are created one at a time under checked descriptors, so
+    nothing is created outside the root (no mkdir(parents=True) through a symlink)."""
+    (root / "sub").mkdir()
+    _swap_for_symlink_after_the_check(monkeypatch, root / "sub", outside)
+    w = WriteFileTool(root).run(path="sub/deeper/new.txt", content="x")
+    assert not w.ok and "symlink" in w.error
+    assert sorted(p.name for p in outside.iterdir()) == ["a.txt"]  # no 'deeper' made outside
+
+
+def test_a_hard_link_to_a_file_outside_the_root_is_refused(root: Path, tmp_path: Path) -> None:
+    """Relies on: refusing any regular file with more than one link (st_nlink > 1)."""
+    os.link(tmp_path / "secret.txt", root / "hard.txt")
+    r = ReadFileTool(root).run(path="hard.txt")
+    assert not r.ok and "hard link" in r.error and "SECRET" not in r.output
+    for append in (False, True):
+        w = WriteFileTool(root).run(path="hard.txt", content="overwritten", append=append)
+        assert not w.ok and "hard link" in w.error
+    assert (tmp_path / "secret.txt").read_text() == "SECRET"
