@@ -17,11 +17,11 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from purpose_agent.errors import MissingExtraError, ModelFileError
+from purpose_agent.errors import ConfigurationError, MissingExtraError, ModelFileError
 from purpose_agent.models import catalog
 from purpose_agent.models.base import BaseBackend, Message, RawCompletion, Usage
 
@@ -39,6 +39,37 @@ def _import_llama() -> Any:
     except ImportError as exc:
         raise MissingExtraError("llama-cpp-python", "local", "the embedded local model") from exc
     return llama_cpp
+
+
+GRAMMAR_CACHE_SIZE = 32
+
+
+class _GrammarCache:
+    """Compiled llama.cpp grammars by schema (key order ignored), at most ``maxsize``, the
+    least recently used evicted first."""
+
+    def __init__(self, maxsize: int = GRAMMAR_CACHE_SIZE) -> None:
+        if maxsize < 1:
+            raise ConfigurationError(f"grammar cache maxsize must be at least 1, got {maxsize}")
+        self.maxsize = maxsize
+        self._items: OrderedDict[str, Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, schema: object) -> bool:
+        return isinstance(schema, Mapping) and json.dumps(schema, sort_keys=True) in self._items
+
+    def get(self, schema: Mapping[str, Any], compile_grammar: Callable[[str], Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        grammar = compile_grammar(json.dumps(schema))
+        self._items[key] = grammar
+        while len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+        return grammar
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -85,7 +116,7 @@ class LocalBackend(BaseBackend):
         self.seed = seed
         self.max_slots = max(1, max_slots)
         self._slots: OrderedDict[str, Any] = OrderedDict()
-        self._grammars: dict[str, Any] = {}
+        self._grammars = _GrammarCache()
         self._vocab: Any = None
         self._lock = threading.Lock()
         self._llama_cpp = _import_llama()
@@ -124,12 +155,9 @@ class LocalBackend(BaseBackend):
         return llm
 
     def _grammar(self, schema: Mapping[str, Any]) -> Any:
-        key = json.dumps(schema, sort_keys=True)
-        g = self._grammars.get(key)
-        if g is None:
-            g = self._llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-            self._grammars[key] = g
-        return g
+        return self._grammars.get(
+            schema, lambda text: self._llama_cpp.LlamaGrammar.from_json_schema(text, verbose=False)
+        )
 
     def reseed(self, seed: int) -> None:
         """Reset the sampling seed of every context (replays with and without a lesson use the
