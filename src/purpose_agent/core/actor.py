@@ -10,12 +10,13 @@ difference.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from purpose_agent.core.environment import ActionSpec
+from purpose_agent.core.environment import ActionSpec, is_free_form
 from purpose_agent.core.types import Action, State, Step, canonical_json
 from purpose_agent.models.base import Backend, Completion, Message
 
@@ -63,6 +64,8 @@ def _catalogue(specs: Sequence[ActionSpec]) -> str:
             for k, v in props.items()
             if isinstance(v, Mapping)
         )
+        if not args and is_free_form(s.parameters):
+            args = "free-form params, as described"
         lines.append(f"- {s.name}({args}): {s.description}".rstrip(": "))
     return "\n".join(lines)
 
@@ -115,7 +118,8 @@ class Actor:
             system += f"\n\nStep {len(history) + 1}. CURRENT STATE:\n{self._clip(state.describe())}"
         msgs = [Message("system", system), Message("user", head + "\n\nChoose the first action.")]
         for step in history:
-            msgs.append(Message("assistant", json.dumps(step.action.to_dict(), ensure_ascii=False)))
+            reply = json.dumps(step.action.to_dict(), ensure_ascii=False, default=str)
+            msgs.append(Message("assistant", reply))
             feedback = f"OBSERVATION after step {step.index}:\n{self._clip(step.observation)}"
             feedback += f"\nPROGRESS: {step.phi_after:.0f}/10"
             msgs.append(Message("user", feedback + "\n\nChoose the next action."))
@@ -148,8 +152,7 @@ def to_action(completion: Completion, specs: Sequence[ActionSpec]) -> ActorDecis
     name = data.get("action")
     params = data.get("params")
     thought = data.get("thought")
-    if not isinstance(params, dict):
-        params = {}
+    params = _json_safe(params) if isinstance(params, dict) else {}
     thought_text = thought if isinstance(thought, str) else ""
     if isinstance(name, str) and name in names and completion.parse_error is None:
         return ActorDecision(Action(name, params, thought_text), completion, True)
@@ -165,6 +168,20 @@ def to_action(completion: Completion, specs: Sequence[ActionSpec]) -> ActorDecis
     )
     raw = completion.text[:300]
     return ActorDecision(Action("INVALID", {"raw": raw}, thought_text), completion, False, problem)
+
+
+def _json_safe(value: Any) -> Any:
+    """Params as plain JSON values: a TOML reply can carry datetimes, dates and times (made ISO
+    strings); anything else that is not JSON becomes its ``str``."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return str(value)
 
 
 def describe_action(action: Action) -> str:

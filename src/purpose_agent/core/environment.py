@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from purpose_agent.core.types import DONE, Action, State
+from purpose_agent.errors import PurposeAgentError
+
+# The params of an action described only in words: an open object of scalar values under any
+# keys. llama.cpp's grammar closes an object that has ``properties`` unless ``additionalProperties``
+# opens it (``{"properties": {}}`` alone allows only ``{}``), and it reads
+# ``additionalProperties: true`` as "values are objects", so the value schema is spelled out.
+FREE_FORM_PARAMS: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {},
+    "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
+}
+
+
+class GroundTruthError(PurposeAgentError):
+    """``Environment.outcome`` raised, or returned something that is neither a number nor None:
+    the run's ground truth is unknown, so the run cannot be judged (it fails, never succeeds)."""
+
+
+def is_free_form(parameters: Mapping[str, Any] | None) -> bool:
+    """True for params that list no properties but accept any (see ``FREE_FORM_PARAMS``)."""
+    if not parameters or parameters.get("properties"):
+        return False
+    return parameters.get("additionalProperties") not in (None, False)
 
 
 @dataclass(frozen=True)
@@ -40,7 +64,12 @@ class Environment(abc.ABC):
         return False
 
     def outcome(self, state: State) -> float | None:
-        """Ground truth: 1.0 solved, 0.0 failed, fractions for partial, None when unknown."""
+        """Ground truth: 1.0 solved, 0.0 failed, fractions for partial, None when unknown.
+
+        When it is known it decides success; the critic's Φ decides only when it is None. An
+        exception here (or a value that is not a number) is not "unknown": the orchestrator
+        records an ``error`` event and fails the run with a ``GroundTruthError`` as its cause,
+        so a broken check can never let Φ declare a success."""
         return None
 
     def actions(self, state: State) -> Sequence[ActionSpec] | None:
@@ -90,11 +119,14 @@ class SimpleEnvironment(Environment):
 
 
 def to_action_specs(actions: Any) -> list[ActionSpec]:
-    """Accept ActionSpecs, tools (name/description/parameters), or a {name: description} map."""
+    """Accept ActionSpecs, tools (name/description/parameters), or a {name: description} map.
+
+    An action of a map is described only in words, so its params are free-form
+    (``FREE_FORM_PARAMS``): the description says what to put in them."""
     if actions is None:
         return []
     if isinstance(actions, Mapping):
-        return [ActionSpec(str(k), str(v)) for k, v in actions.items()]
+        return [ActionSpec(str(k), str(v), copy.deepcopy(dict(FREE_FORM_PARAMS))) for k, v in actions.items()]
     out: list[ActionSpec] = []
     for a in actions:
         if isinstance(a, ActionSpec):

@@ -7,24 +7,33 @@ step at a time; ``run_task`` runs them to the end.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
+import numbers
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, NoReturn, Protocol, cast
 
 from purpose_agent.core import events as ev
 from purpose_agent.core.actor import Actor, Layout
-from purpose_agent.core.environment import DONE_SPEC, ActionSpec, Environment, to_action_specs
+from purpose_agent.core.environment import (
+    DONE_SPEC,
+    ActionSpec,
+    Environment,
+    GroundTruthError,
+    to_action_specs,
+)
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.types import DONE, Action, Score, State, Step, TaskResult
+from purpose_agent.core.types import DONE, Action, Score, State, Step, TaskResult, canonical_json
 from purpose_agent.critic import anomalies as anom
 from purpose_agent.critic.anomalies import AnomalyPolicy
 from purpose_agent.critic.events import ScoreOverridden
 from purpose_agent.critic.override import apply_override, target_state
 from purpose_agent.critic.purpose_function import PurposeFunction, ground_truth_score
-from purpose_agent.errors import RunFailedError
+from purpose_agent.errors import ConfigurationError, RunFailedError
 from purpose_agent.models.base import Backend, Completion, Usage, run_sync
 from purpose_agent.models.registry import resolve_backend
 
@@ -69,6 +78,12 @@ class Run:
     trace: ev.JsonlTrace | None = None
     history: list[tuple[str, float]] = field(default_factory=list)  # (state hash, Φ) from s0
     offered_tools: frozenset[str] | None = None  # Tool RAG: the tools offered (None: all)
+    outcome: float | None = None  # ground truth of ``state``, computed once per state
+    # loop detection: (action, "s:" state / "o:" observation) pairs; see _record_novelty
+    seen: set[tuple[str, str]] = field(default_factory=set)  # what actions led to
+    tried: set[tuple[str, str]] = field(default_factory=set)  # where actions were taken from
+    context: str = ""  # digest of the observation the next action is chosen after
+    stale_streak: int = 0  # consecutive steps that brought nothing new
 
     @property
     def done(self) -> bool:
@@ -84,6 +99,20 @@ class Orchestrator:
     default); ``anomaly_policy`` sets the anomaly checks and the down-weighting of flagged
     steps; ``meta_reward`` turns judgments checked against ground truth into calibration
     examples after each task (LEARNING_TRAIN with a memory store).
+
+    Loops: a step brings nothing new when the same action already led to the same state or the
+    same observation in this run. An action about to be taken again from a state (or after an
+    observation) it was already taken from is resampled once at ``repeat_temperature``
+    (``retry_repeats``); after ``loop_patience`` steps in a row that bring nothing new the run
+    stops with stop reason ``loop`` (None: never).
+
+    Ground truth: when ``Environment.outcome`` raises or returns something that is not a number,
+    the run fails (``RunFailedError`` caused by a ``GroundTruthError``, with an ``error`` event):
+    a broken check is never read as "unknown", so Φ can never turn it into a success.
+
+    Concurrent runs (``asyncio.gather`` of ``arun_task``) may share one orchestrator: each run
+    writes only its own events to its own trace; ``listeners`` see the events of every run,
+    told apart by ``run_id``.
     """
 
     def __init__(
@@ -105,6 +134,7 @@ class Orchestrator:
         actor_max_tokens: int = 384,
         retry_repeats: bool = True,
         repeat_temperature: float = 0.7,
+        loop_patience: int | None = 3,
         ground_truth_phi: bool = False,
         rescore_unchanged: bool = False,
         anomaly_policy: AnomalyPolicy | None = None,
@@ -136,6 +166,9 @@ class Orchestrator:
         self.actor = Actor(self.llm, layout=layout, max_tokens=actor_max_tokens)
         self.retry_repeats = retry_repeats
         self.repeat_temperature = repeat_temperature
+        if loop_patience is not None and (isinstance(loop_patience, bool) or loop_patience < 1):
+            raise ConfigurationError(f"loop_patience must be None or at least 1, got {loop_patience!r}")
+        self.loop_patience = loop_patience
         self.trace_dir = Path(trace_dir) if trace_dir is not None else ev.default_trace_dir()
         self.trace_enabled = trace
         self.bus = ev.EventBus()
@@ -148,6 +181,11 @@ class Orchestrator:
     # ------------------------------------------------------------------------------ helpers
     def _emit(self, run: Run, event: ev.Event) -> None:
         object.__setattr__(event, "run_id", run.run_id)
+        if run.trace is not None:  # the run's own file: only its events, whatever else runs
+            try:
+                run.trace(event)
+            except Exception as exc:  # a full disk must not sink the run
+                self.bus.record_error(run.trace, exc)
         self.bus.emit(event)
 
     def _action_specs(self, state: State, offered: frozenset[str] | None = None) -> list[ActionSpec]:
@@ -175,11 +213,24 @@ class Orchestrator:
         )
         return completion.usage
 
-    def _outcome(self, state: State) -> float | None:
+    def _outcome(self, run: Run, state: State) -> float | None:
+        """Ground truth of ``state``. A check that raises or returns a non-number is recorded
+        (an ``error`` event) and raises ``GroundTruthError``: it is never taken for "unknown"."""
+        cause: Exception | None = None
         try:
-            return self.environment.outcome(state)
-        except Exception:
-            return None
+            value = self.environment.outcome(state)
+        except Exception as exc:
+            problem, cause = f"environment.outcome raised {type(exc).__name__}: {exc}", exc
+        else:
+            if value is None:
+                return None
+            if isinstance(value, numbers.Real) and not math.isnan(value):
+                return float(value)
+            problem = f"environment.outcome returned {value!r}, not a number or None"
+        self._emit(run, ev.ErrorRaised(where="environment.outcome", message=problem[:2000]))
+        raise GroundTruthError(
+            f"{problem}; the ground truth is unknown, so the run cannot be judged"
+        ) from cause
 
     def _calibration_store(self) -> Any:
         """The memory store behind the memory hook, if any (for calibration memories)."""
@@ -206,17 +257,13 @@ class Orchestrator:
 
     # ------------------------------------------------------------------------------ the loop
     async def astart(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> Run:
+        """Open a run: its trace, the memories for its prompt, Φ of the initial state. A failure
+        here ends it like a failed step: ``RunFailedError`` with the result, the trace closed."""
         state = initial_state if initial_state is not None else self.environment.reset()
         run = Run(uuid.uuid4().hex[:12], purpose, state, state, max_steps)
-        if self.tool_top_k is not None and len(self.tools) > self.tool_top_k:
-            from purpose_agent.tools.registry import ToolRegistry
-
-            registry = ToolRegistry(list(self.tools.values()))  # type: ignore[arg-type]
-            relevant = registry.get_relevant_tools(f"{purpose}\n{state.describe(500)}", self.tool_top_k)
-            run.offered_tools = frozenset(t.name for t in relevant)
+        run.context = _digest(state.describe())
         if self.trace_enabled:
             run.trace = ev.JsonlTrace(self.trace_dir / f"{run.run_id}.jsonl")
-            self.bus.subscribe(run.trace)
         self._emit(
             run,
             ev.TaskStarted(
@@ -227,6 +274,24 @@ class Orchestrator:
                 max_steps=max_steps,
             ),
         )
+        try:
+            await self._open(run)
+        except Exception as exc:
+            self._fail(run, "start", exc)
+        except BaseException:  # cancelled: leave no file open
+            if run.trace is not None:
+                run.trace.close()
+            raise
+        return run
+
+    async def _open(self, run: Run) -> None:
+        purpose, state = run.purpose, run.state
+        if self.tool_top_k is not None and len(self.tools) > self.tool_top_k:
+            from purpose_agent.tools.registry import ToolRegistry
+
+            registry = ToolRegistry(list(self.tools.values()))  # type: ignore[arg-type]
+            relevant = registry.get_relevant_tools(f"{purpose}\n{state.describe(500)}", self.tool_top_k)
+            run.offered_tools = frozenset(t.name for t in relevant)
         if self.memory is not None:
             try:
                 run.memory_text, ids = self.memory.compile_for(purpose, state.describe(1000))
@@ -235,13 +300,20 @@ class Orchestrator:
                 self._emit(run, ev.ErrorRaised(where="memory.retrieve", message=repr(exc)))
             if run.memory_ids:
                 self._emit(run, ev.MemoryIncluded(step=0, ids=tuple(run.memory_ids)))
-        score, completion = await self._score(purpose, state, None, None, self._outcome(state))
+        run.outcome = self._outcome(run, state)
+        score, completion = await self._score(purpose, state, None, None, run.outcome)
         self._account(run, "critic", completion)
         run.phi = score.phi
         run.weight = self.anomaly_policy.weight(score.confidence, score.anomalies)
         run.source = score.source
         run.history.append((state.fingerprint(), run.phi))
-        return run
+
+    def _fail(self, run: Run, where: str, exc: Exception) -> NoReturn:
+        """End ``run`` after ``exc``: an error event, the partial result, a closed trace."""
+        run.stop_reason = f"error: {type(exc).__name__}"
+        self._emit(run, ev.ErrorRaised(where=where, message=repr(exc)))
+        result = self.finish(run)
+        raise RunFailedError(result, exc) from exc
 
     async def astep(self, run: Run) -> Step:
         if run.done:
@@ -255,8 +327,8 @@ class Orchestrator:
         )
         usage = self._account(run, "actor", decision.completion)
         model_time = decision.completion.latency_s
-        if self.retry_repeats and _repeats_noop(run.steps, decision.action):
-            # a greedy small model tends to repeat an action that changed nothing: sample once more
+        if self.retry_repeats and _would_repeat(run, decision.action, before):
+            # a greedy small model tends to repeat what it did here before: sample once more
             retry = await self.actor.decide(
                 run.purpose,
                 run.initial_state,
@@ -281,14 +353,19 @@ class Orchestrator:
             ),
         )
         t_env = time.perf_counter()
-        after, observation = await self._execute(run, decision.valid, decision.problem, action, before, specs)
+        after, observation, novelty = await self._execute(
+            run, decision.valid, decision.problem, action, before, specs
+        )
         env_time = time.perf_counter() - t_env
         after_hash = after.fingerprint()
         self._emit(run, ev.Observed(step=index, observation=observation[:2000], state_hash=after_hash))
-        outcome = self._outcome(after)
+        outcome = self._outcome(run, after)
         unchanged = after_hash == before.fingerprint()
+        stale = _record_novelty(run, action, before, after_hash, novelty)
         found: tuple[str, ...] = ()
-        if unchanged and decision.valid and not action.is_done:
+        if stale and not action.is_done:
+            observation += "\nNOTE: you did this before and it brought nothing new. Do something different."
+        elif unchanged and decision.valid and not action.is_done:
             observation += "\nNOTE: this action changed nothing. Do something different."
         if unchanged and not self.rescore_unchanged:
             phi_after, evidence, confidence = run.phi, "state unchanged", 1.0
@@ -355,6 +432,7 @@ class Orchestrator:
         )
         run.steps.append(step)
         run.state = after
+        run.outcome = outcome
         run.phi = phi_after
         run.weight = weight
         run.source = source
@@ -379,23 +457,36 @@ class Orchestrator:
 
     async def _execute(
         self, run: Run, valid: bool, problem: str, action: Action, before: State, specs: Sequence[ActionSpec]
-    ) -> tuple[State, str]:
+    ) -> tuple[State, str, str]:
+        """The new state, the observation, and what the action brought (for loop detection:
+        the observation, or a tool's own result, since a tool's state keeps growing)."""
         if not valid:
-            return before, f"Your reply was not a usable action: {problem}. Reply with one JSON action."
+            text = f"Your reply was not a usable action: {problem}. Reply with one JSON action."
+            return before, text, text
         tool = self.tools.get(action.name)
         try:
             if tool is not None:
                 result = await tool.arun(**dict(action.params))
                 after = _apply_tool_result(self.environment, action, result, before)
+                brought = canonical_json(
+                    [
+                        getattr(result, "ok", True),
+                        str(getattr(result, "output", "")),
+                        str(getattr(result, "error", "")),
+                    ]
+                )
             else:
                 after = await asyncio.to_thread(self.environment.execute, action, before)
+                brought = ""
         except Exception as exc:  # an environment bug must not lose the run
             self._emit(run, ev.ErrorRaised(where=f"execute:{action.name}", message=repr(exc)))
-            return before, f"The action {action.name} failed: {type(exc).__name__}: {exc}"
+            text = f"The action {action.name} failed: {type(exc).__name__}: {exc}"
+            return before, text, text
         if not isinstance(after, State):
             self._emit(run, ev.ErrorRaised(where="execute", message=f"returned {type(after).__name__}"))
-            return before, "The environment returned no state."
-        return after, after.describe()
+            return before, "The environment returned no state.", "no state"
+        observation = after.describe()
+        return after, observation, brought or observation
 
     def _stop_reason(self, run: Run, action: Action, state: State, outcome: float | None) -> str:
         if action.is_done:
@@ -406,6 +497,8 @@ class Orchestrator:
             return "solved"
         if outcome is None and self._phi_success(run.phi, run.weight):
             return "phi_threshold"
+        if self.loop_patience is not None and run.stale_streak >= self.loop_patience:
+            return "loop"
         if len(run.steps) >= run.max_steps:
             return "max_steps"
         return ""
@@ -415,10 +508,15 @@ class Orchestrator:
         return phi >= self.phi_threshold and weight >= self.anomaly_policy.min_phi_weight
 
     def finish(self, run: Run) -> TaskResult:
-        outcome = self._outcome(run.state)
-        success = (
-            outcome >= self.success_outcome if outcome is not None else self._phi_success(run.phi, run.weight)
-        )
+        """The result of ``run``: success from ground truth when known, else from a trusted Φ;
+        a run that ended in an error never succeeds. Learns, records ``task_end``, closes the trace."""
+        outcome = run.outcome
+        if run.stop_reason.startswith("error"):
+            success = False
+        elif outcome is not None:
+            success = outcome >= self.success_outcome
+        else:
+            success = self._phi_success(run.phi, run.weight)
         agreement = _critic_agreement(run.steps, self.phi_threshold, self.success_outcome)
         result = TaskResult(
             purpose=run.purpose,
@@ -593,32 +691,49 @@ class Orchestrator:
     async def arun_task(
         self, purpose: str, initial_state: State | None = None, max_steps: int = 20
     ) -> TaskResult:
-        run = await self.astart(purpose, initial_state, max_steps)
+        run = await self.astart(purpose, initial_state, max_steps)  # fails like a step (RunFailedError)
         try:
             while not run.done:
                 await self.astep(run)
         except Exception as exc:
             # a backend failure ends the run with what was done so far; nothing is lost
-            run.stop_reason = f"error: {type(exc).__name__}"
-            self._emit(run, ev.ErrorRaised(where="step", message=repr(exc)))
-            result = self.finish(run)
-            raise RunFailedError(result, exc) from exc
+            self._fail(run, "step", exc)
+        except BaseException:  # cancelled: leave no file open
+            if run.trace is not None:
+                run.trace.close()
+            raise
         return self.finish(run)
 
     def run_task(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> TaskResult:
         return run_sync(lambda: self.arun_task(purpose, initial_state, max_steps))
 
 
-def _repeats_noop(steps: Sequence[Step], action: Action) -> bool:
-    """The action equals the previous one, which left the state unchanged."""
-    if not steps:
-        return False
-    last = steps[-1]
-    return (
-        last.action.name == action.name
-        and dict(last.action.params) == dict(action.params)
-        and last.state_before.fingerprint() == last.state_after.fingerprint()
-    )
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
+
+
+def _action_key(action: Action) -> str:
+    return canonical_json([action.name, dict(action.params)])
+
+
+def _would_repeat(run: Run, action: Action, state: State) -> bool:
+    """The action was already taken from this state, or after this same observation: it can
+    only bring back what it brought then (the no-op repeat and the A, B, A, B cycle)."""
+    key = _action_key(action)
+    return (key, "s:" + state.fingerprint()) in run.tried or (key, "o:" + run.context) in run.tried
+
+
+def _record_novelty(run: Run, action: Action, before: State, after_hash: str, brought: str) -> bool:
+    """Record a step for loop detection; True when it brought nothing new: the same action
+    already led to the same state or to the same observation earlier in this run."""
+    key, seen_text = _action_key(action), _digest(brought)
+    marks = {(key, "s:" + after_hash), (key, "o:" + seen_text)}
+    stale = bool(marks & run.seen)
+    run.seen |= marks
+    run.tried |= {(key, "s:" + before.fingerprint()), (key, "o:" + run.context)}
+    run.context = seen_text
+    run.stale_streak = run.stale_streak + 1 if stale else 0
+    return stale
 
 
 def _critic_agreement(steps: Sequence[Step], phi_threshold: float, success_outcome: float) -> float | None:

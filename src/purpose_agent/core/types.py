@@ -115,6 +115,8 @@ class TaskResult:
     steps: list[Step]
     final_state: State
     outcome: float | None = None  # ground truth when the environment has it
+    # done | terminal | solved | phi_threshold | loop (nothing new, see Orchestrator) | max_steps
+    # | "error: <type>" (the run failed; it is never a success)
     stop_reason: str = ""
     usage: Usage = field(default_factory=lambda: Usage(calls=0))
     wall_time_s: float = 0.0
