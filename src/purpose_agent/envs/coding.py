@@ -1,20 +1,24 @@
-"""A coding environment with ground truth: submitted code runs against unit tests in a
-subprocess (isolated mode, a fresh temporary directory, a timeout)."""
+"""A coding environment with ground truth: submitted code runs against unit tests, the code in one
+sandbox and the tests in another (see ``run_tests``), with rlimits and a timeout."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from purpose_agent.core.environment import ActionSpec, Environment
 from purpose_agent.core.types import Action, State
+from purpose_agent.tools import _sandbox
+from purpose_agent.tools._sandbox import Isolation, Mode
 
 
 @dataclass(frozen=True)
@@ -34,26 +38,6 @@ class CodingTask:
         return f"Write a Python function `{self.entry_point}`{sig}: {self.prompt}"
 
 
-_RUNNER = textwrap.dedent(
-    """
-    import json, sys
-    results = []
-    ns = {}
-    try:
-        exec(compile(open("solution.py").read(), "solution.py", "exec"), ns)
-    except BaseException as exc:
-        print(json.dumps({"load_error": f"{type(exc).__name__}: {exc}"[:500]}))
-        sys.exit(0)
-    for expr in json.load(open("tests.json")):
-        try:
-            ok = bool(eval(expr, dict(ns)))
-            results.append({"test": expr, "ok": ok, "error": None if ok else "assertion false"})
-        except BaseException as exc:
-            results.append({"test": expr, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]})
-    print(json.dumps({"results": results}))
-    """
-)
-
 WRITE_CODE = ActionSpec(
     "submit_code",
     "Replace the whole solution with this Python source and run the unit tests.",
@@ -70,42 +54,181 @@ WRITE_CODE = ActionSpec(
 )
 
 
-def run_tests(code: str, tests: Sequence[str], timeout: float = 10.0) -> dict[str, object]:
-    """Run ``tests`` against ``code`` in a subprocess; returns passed/total/failures."""
-    with tempfile.TemporaryDirectory(prefix="pa-code-") as tmp:
-        Path(tmp, "solution.py").write_text(code)
-        Path(tmp, "tests.json").write_text(json.dumps(list(tests)))
-        Path(tmp, "runner.py").write_text(_RUNNER)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"}
+def run_tests(
+    code: str, tests: Sequence[str], timeout: float = 10.0, *, isolation: Isolation = "auto"
+) -> dict[str, object]:
+    """Run ``tests`` against ``code``; returns passed/total/failures (and the isolation layers).
+
+    The solution runs in one sandbox (bubblewrap by default: no network, no files outside its
+    folder, rlimits) and the tests in another; only plain values cross, so nothing the solution
+    does (patched builtins, exit calls, printed lines, signals) can make a test pass. Raises
+    ``SandboxUnavailableError`` when bubblewrap is missing, unless ``isolation="none"`` asks to
+    run unisolated (then the verdict is only as safe as the machine)."""
+    tests = [str(t) for t in tests]
+    mode = _sandbox.resolve_isolation(isolation, sys.executable)
+    with tempfile.TemporaryDirectory(prefix="pa-code-") as root:
+        return _TestRun(mode, root, timeout).run(code, tests)
+
+
+_LAYERS = ["subprocess", "rlimits", "isolated-mode", "scrubbed-env", "tempdir", "process-group-kill"]
+_HARNESS = Path(__file__).with_name("_harness.py")
+_CAP = 4 * 1024 * 1024
+
+
+class _TestRun:
+    """One check of one solution: a candidate process and a judge process, piped to each other."""
+
+    def __init__(self, mode: Mode, root: str, timeout: float) -> None:
+        self.mode, self.root, self.timeout = mode, root, timeout
+        cpu = max(1, int(timeout) + 1)
+        self.candidate_limits = _sandbox.Limits(cpu, memory_mb=512, file_size_mb=16, max_processes=32)
+        self.judge_limits = _sandbox.Limits(cpu, memory_mb=512, file_size_mb=16, max_processes=4)
+        self.layers = [
+            *_LAYERS,
+            *_sandbox.command_prefix(mode, sys.executable, root, network=False, tmpfs_mb=8)[1],
+        ]
+        self.group = _pids_cgroup()
+        if self.group is not None:
+            self.layers.append("pids-cgroup")
+
+    def _dir(self, name: str, files: dict[str, str]) -> str:
+        path = os.path.join(self.root, name)
+        os.mkdir(path)
+        for fname, text in files.items():
+            Path(path, fname).write_text(text, encoding="utf-8")
+        return path
+
+    def _spawn(
+        self, workdir: str, limits: _sandbox.Limits, args: list[str], **io: Any
+    ) -> subprocess.Popen[bytes]:
+        prefix, _, mounted = _sandbox.command_prefix(
+            self.mode, sys.executable, workdir, network=False, tmpfs_mb=limits.tmpfs_mb
+        )
+        script = os.path.join(_sandbox.SANDBOX_DIR if mounted else workdir, "harness.py")
+        join = self.group.join_self if self.group is not None else None
+        return subprocess.Popen(
+            [*prefix, sys.executable, "-I", script, *args],
+            cwd=workdir,
+            env=_sandbox.base_env(workdir),
+            preexec_fn=_sandbox.rlimit_preexec(limits, join),
+            start_new_session=True,
+            **io,
+        )
+
+    def run(self, code: str, tests: list[str]) -> dict[str, object]:
+        harness = _HARNESS.read_text(encoding="utf-8")
+        cand_dir = self._dir("candidate", {"harness.py": harness, "solution.py": code})
+        judge_dir = self._dir("judge", {"harness.py": harness, "tests.json": json.dumps(tests)})
+        verdict = os.path.join(self.root, "verdict")
+        to_judge_r, to_judge_w = os.pipe()
+        to_cand_r, to_cand_w = os.pipe()
+        open_fds = [to_judge_r, to_judge_w, to_cand_r, to_cand_w]
+        procs: list[subprocess.Popen[bytes]] = []
+        timed_out = False
         try:
-            proc = subprocess.run(
-                [sys.executable, "-I", "runner.py"],
-                cwd=tmp,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return {"passed": 0, "total": len(tests), "failures": [f"timeout after {timeout:.0f}s"]}
+            with open(verdict, "wb") as out, open(os.path.join(self.root, "stderr"), "wb") as err:
+                procs.append(
+                    self._spawn(
+                        cand_dir,
+                        self.candidate_limits,
+                        ["serve"],
+                        stdin=to_cand_r,
+                        stdout=to_judge_w,
+                        stderr=err,
+                    )
+                )
+                procs.append(
+                    self._spawn(
+                        judge_dir,
+                        self.judge_limits,
+                        ["judge", str(to_judge_r), str(to_cand_w)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=err,
+                        pass_fds=(to_judge_r, to_cand_w),
+                    )
+                )
+                _close_all(open_fds)  # the children hold their ends: EOF reaches each when the other ends
+                try:
+                    procs[1].wait(timeout=self.timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+        except OSError as exc:
+            return {"passed": 0, "total": len(tests), "failures": [f"could not start the sandbox: {exc}"]}
+        finally:
+            _close_all(open_fds)
+            self._stop(procs)
+        with open(verdict, "rb") as fh:
+            lines = fh.read(_CAP).decode("utf-8", "replace").splitlines()
+        return self._report(lines, tests, timed_out)
+
+    def _stop(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if self.group is not None:
+            _sandbox.destroy_cgroup(self.group)
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+
+    def _report(self, lines: list[str], tests: list[str], timed_out: bool) -> dict[str, object]:
+        loaded, load_error = False, None
+        results: dict[int, tuple[bool, str]] = {}
+        for line in lines:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(msg, dict):
+                continue
+            if "load_error" in msg:
+                load_error = str(msg["load_error"])[:500]
+            elif msg.get("loaded") is True:
+                loaded = True
+            elif type(msg.get("i")) is int and 0 <= msg["i"] < len(tests) and type(msg.get("ok")) is bool:
+                results[msg["i"]] = (msg["ok"], str(msg.get("error") or "failed")[:400])
+        total = len(tests)
+        base: dict[str, object] = {"total": total, "isolation": self.layers}
+        if load_error is not None:
+            return {**base, "passed": 0, "failures": [f"code does not load: {load_error}"]}
+        if not loaded:
+            why = f"timeout after {self.timeout:.0f}s" if timed_out else "the test harness did not start"
+            return {**base, "passed": 0, "failures": [why]}
+        stopped = f"timeout after {self.timeout:.0f}s" if timed_out else "not run: the test harness stopped"
+        failures = [
+            f"{test} -> {results[i][1] if i in results else stopped}"
+            for i, test in enumerate(tests)
+            if not (i in results and results[i][0])
+        ]
+        return {**base, "passed": sum(1 for ok, _ in results.values() if ok), "failures": failures}
+
+
+def _close_all(fds: list[int]) -> None:
+    while fds:
+        with contextlib.suppress(OSError):
+            os.close(fds.pop())
+
+
+def _pids_cgroup() -> _sandbox.PidsCgroup | None:
+    root = _sandbox.pids_cgroup_root()
+    if root is None:
+        return None
     try:
-        report = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        err = (proc.stderr or proc.stdout).strip()[-400:]
-        return {"passed": 0, "total": len(tests), "failures": [f"runner crashed: {err}"]}
-    if "load_error" in report:
-        return {"passed": 0, "total": len(tests), "failures": [f"code does not load: {report['load_error']}"]}
-    results = report["results"]
-    failures = [f"{r['test']} -> {r['error']}" for r in results if not r["ok"]]
-    return {"passed": sum(1 for r in results if r["ok"]), "total": len(results), "failures": failures}
+        return _sandbox.PidsCgroup(root, 64)
+    except OSError:
+        return None
 
 
 class CodingEnvironment(Environment):
     """State: the current solution and its test report. Ground truth: the share of tests passed."""
 
-    def __init__(self, task: CodingTask, timeout: float = 10.0) -> None:
+    def __init__(self, task: CodingTask, timeout: float = 10.0, *, isolation: Isolation = "auto") -> None:
         self.task = task
         self.timeout = timeout
+        #: the sandbox the solutions run in; SandboxUnavailableError here, not mid-run, when missing
+        self.isolation: Mode = _sandbox.resolve_isolation(isolation, sys.executable)
 
     def reset(self) -> State:
         return State(
@@ -120,7 +243,7 @@ class CodingEnvironment(Environment):
         if action.name != WRITE_CODE.name:
             return state
         code = str(action.params.get("code", ""))
-        report = run_tests(code, self.task.tests, self.timeout)
+        report = run_tests(code, self.task.tests, self.timeout, isolation=self.isolation)
         passed, total = int(report["passed"]), int(report["total"])  # type: ignore[call-overload]
         failures = list(report["failures"])  # type: ignore[call-overload]
         shown = "\n".join(f"  FAIL {f}" for f in failures[:4])

