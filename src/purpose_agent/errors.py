@@ -71,6 +71,10 @@ class StoreCorruptError(PurposeAgentError):
     """A memory store file cannot be opened or fails its integrity check."""
 
 
+class StorePathError(ConfigurationError):
+    """A memory store path cannot hold a store (a directory, or a file that cannot be created)."""
+
+
 class ToolError(PurposeAgentError):
     """A tool was misconfigured (bad definition); failed calls return ToolResult(ok=False) instead."""
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, Self
 from purpose_agent.core.modes import RunMode
 from purpose_agent.errors import ReadOnlyModeError
 from purpose_agent.memory import _schema
-from purpose_agent.memory._schema import MEMORY_COLUMNS, corrupt, row_to_memory
+from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
 from purpose_agent.memory.embeddings import DenseIndex, Embedder
 from purpose_agent.memory.types import (
     Memory,
@@ -78,6 +78,9 @@ class StoreBase:
         conn = _schema.connect(self.path, read_only=self.mode is RunMode.EVAL_TEST)
         try:
             _schema.migrate(conn, self.path, read_only=self.mode is RunMode.EVAL_TEST)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _schema.translate(exc, self.path) or exc from exc
         except BaseException:
             conn.close()
             raise
@@ -134,15 +137,11 @@ class StoreBase:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE … COMMIT), rolled back on any error."""
-        with self._lock:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT), rolled back on any error. Read the
+        state a write depends on inside it: another process may change it up to BEGIN."""
+        with self._lock, self._sqlite_errors():
             conn = self.conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.DatabaseError as exc:
-                if "malformed" in str(exc) or "not a database" in str(exc):
-                    raise corrupt(self.path, str(exc)) from exc
-                raise
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -151,6 +150,29 @@ class StoreBase:
                     conn.execute("ROLLBACK")
                 raise
             self._writes += 1
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for reads, under the lock; a damaged page raises StoreCorruptError."""
+        with self._lock, self._sqlite_errors():
+            yield self.conn
+
+    @contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
+        """Turn SQLite's corrupt / read-only / cannot-open errors into the store's own errors."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            err = _schema.translate(exc, self.path)
+            if err is None:
+                raise
+            raise err from exc
+
+    def verify(self) -> None:
+        """Run the full integrity check (``PRAGMA quick_check``, O(size): about 1 ms per MB).
+        Opening a big store skips it; raises StoreCorruptError naming the file and the fix."""
+        with self._lock:
+            _schema.quick_check(self.conn, self.path)
 
     def _version(self) -> tuple[int, int]:
         row = self.conn.execute("PRAGMA data_version").fetchone()
@@ -184,8 +206,8 @@ class StoreBase:
     # ------------------------------------------------------------------ reads
     def get(self, memory_id: str) -> Memory:
         """The memory with this id; KeyError when there is none."""
-        with self._lock:
-            return self._get(self.conn, memory_id)
+        with self._reading() as c:
+            return self._get(c, memory_id)
 
     def list(
         self,
@@ -209,13 +231,13 @@ class StoreBase:
                 params.append(val)
         sql = f"SELECT {MEMORY_COLUMNS} FROM memories" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY seq" + (f" LIMIT {int(limit)}" if limit is not None else "")
-        with self._lock:
-            return [row_to_memory(r) for r in self.conn.execute(sql, params)]
+        with self._reading() as c:
+            return [row_to_memory(r) for r in c.execute(sql, params)]
 
     def history(self, memory_id: str) -> _list[StatusChange]:
         """Every status change of a memory, oldest first."""
-        with self._lock:
-            rows = self.conn.execute(
+        with self._reading() as c:
+            rows = c.execute(
                 "SELECT memory_id, old_status, new_status, reason, at FROM status_history "
                 "WHERE memory_id = ? ORDER BY seq",
                 (memory_id,),
@@ -228,16 +250,16 @@ class StoreBase:
         args: tuple[str, ...] = ()
         if memory_id is not None:
             sql, args = sql + " WHERE memory_id = ?", (memory_id,)
-        with self._lock:
-            rows = self.conn.execute(sql + " ORDER BY seq", args).fetchall()
+        with self._reading() as c:
+            rows = c.execute(sql + " ORDER BY seq", args).fetchall()
         return [
             ReplayResult(r[0], tuple(json.loads(r[1])), tuple(json.loads(r[2])), r[3], r[4], r[5], r[6])
             for r in rows
         ]
 
     def count(self, status: MemoryStatus | str | None = None) -> int:
-        with self._lock:
+        with self._reading() as c:
             if status is None:
-                return int(self.conn.execute("SELECT COUNT(*) FROM memories").fetchone()[0])
+                return int(c.execute("SELECT COUNT(*) FROM memories").fetchone()[0])
             q = "SELECT COUNT(*) FROM memories WHERE status = ?"
-            return int(self.conn.execute(q, (coerce_status(status).value,)).fetchone()[0])
+            return int(c.execute(q, (coerce_status(status).value,)).fetchone()[0])

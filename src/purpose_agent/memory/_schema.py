@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from purpose_agent.errors import ConfigurationError, ReadOnlyModeError, StoreCorruptError
+from purpose_agent.errors import ConfigurationError, ReadOnlyModeError, StoreCorruptError, StorePathError
 from purpose_agent.memory.types import Memory, MemoryKind, MemoryStatus
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
+#: Opening runs the full ``PRAGMA quick_check`` (O(size), about 1 ms per MB) only on files up to
+#: this size, or when the header claims more pages than the file holds. Bigger stores are checked
+#: lazily: any read or write that meets a damaged page raises StoreCorruptError, and
+#: ``MemoryStore.verify()`` runs the full check on demand.
+FULL_CHECK_MAX_BYTES = 8 * 1024 * 1024
+_HEADER_BYTES = 100
 
 _V1 = """
 CREATE TABLE memories (
@@ -127,35 +134,113 @@ def corrupt(path: Path, detail: str) -> StoreCorruptError:
     )
 
 
-def check_header(path: Path) -> None:
-    """Reject a non-empty file that is not SQLite before SQLite touches it."""
-    if not path.exists() or path.stat().st_size == 0:
+def path_error(path: Path, problem: str, fix: str) -> StorePathError:
+    return StorePathError(f"cannot use {str(path)!r} as a memory store: {problem}. Fix: {fix}.")
+
+
+def read_only_file(path: Path, detail: str) -> ReadOnlyModeError:
+    return ReadOnlyModeError(
+        f"memory store {str(path)!r} is read-only on disk, so it cannot be written ({detail}). Fix: "
+        f"make the file and its folder writable, or open it with mode=RunMode.EVAL_TEST to only read it."
+    )
+
+
+def translate(exc: sqlite3.Error, path: Path) -> Exception | None:
+    """The store's own error for a SQLite error (corrupt file, read-only file, cannot open), else None."""
+    name, msg = str(getattr(exc, "sqlite_errorname", "") or ""), str(exc)
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in msg or "not a database" in msg:
+        return corrupt(path, msg)
+    if name.startswith("SQLITE_READONLY") or "readonly database" in msg:
+        return read_only_file(path, msg)
+    if name.startswith("SQLITE_CANTOPEN"):
+        return path_error(path, f"SQLite cannot open it ({msg})", "check the path and its permissions")
+    return None
+
+
+def check_path(path: Path, *, read_only: bool) -> None:
+    """Refuse a path that cannot hold a store, with the store's own error; creates missing folders."""
+    if path.is_dir():
+        raise path_error(path, "it is a directory", f"pass a file path, such as {str(path / 'memory.db')!r}")
+    if read_only:
         return
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise path_error(path, f"{str(existing)!r} is a file, not a folder", "choose a path under a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise path_error(
+            path, f"its folder cannot be created ({exc.strerror or exc})", "choose a writable location"
+        ) from exc
+    if not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise path_error(
+            path, f"the folder {str(path.parent)!r} is not writable", "choose a writable location"
+        )
+
+
+def check_header(path: Path) -> bytes:
+    """Reject a non-empty file that is not SQLite before SQLite touches it; returns the header
+    (the first 100 bytes, or b'' for a missing or empty file)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return b""
     with path.open("rb") as fh:
-        head = fh.read(len(SQLITE_MAGIC))
-    if head != SQLITE_MAGIC:
+        head = fh.read(_HEADER_BYTES)
+    if head[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
         raise corrupt(path, "the file does not start with the SQLite header")
+    return head
+
+
+def needs_full_check(path: Path, head: bytes) -> bool:
+    """True for a small file (the check costs little), a short header, or a header that claims
+    more pages than the file holds (a truncated copy). O(1): reads no page."""
+    if not head:
+        return False
+    size = path.stat().st_size
+    if size <= FULL_CHECK_MAX_BYTES or len(head) < _HEADER_BYTES:
+        return True
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return True
+    counter, pages, valid_for = (int.from_bytes(head[i : i + 4], "big") for i in (24, 28, 92))
+    # A checkpoint in progress can make this true for a healthy file: it only triggers the check.
+    return valid_for == counter and pages * page_size > size
+
+
+def quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    """The full integrity check (``PRAGMA quick_check``, O(size)); raises StoreCorruptError."""
+    try:
+        row = conn.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise translate(exc, path) or corrupt(path, str(exc)) from exc
+    if row is None or row[0] != "ok":
+        raise corrupt(path, f"quick_check: {row[0] if row else 'no answer'}")
 
 
 def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
-    """Open the file: read-only through a ``mode=ro`` URI, else read-write with WAL."""
-    check_header(path)
-    if read_only:
-        if not path.exists():
-            raise ReadOnlyModeError(
-                f"EVAL_TEST opens memory stores read-only and {str(path)!r} does not exist; "
-                "it cannot be created in this mode (create it in LEARNING_TRAIN, or run without memory)"
-            )
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    """Open the file: read-only through a ``mode=ro`` URI, else read-write with WAL. The cost does
+    not grow with the store (see FULL_CHECK_MAX_BYTES)."""
+    check_path(path, read_only=read_only)
+    head = check_header(path)
+    try:
+        if read_only:
+            if not path.exists():
+                raise ReadOnlyModeError(
+                    f"EVAL_TEST opens memory stores read-only and {str(path)!r} does not exist; "
+                    "it cannot be created in this mode (create it in LEARNING_TRAIN, or run without memory)"
+                )
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise translate(exc, path) or exc from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        row = conn.execute("PRAGMA quick_check").fetchone()
-        if row is None or row[0] != "ok":
-            raise corrupt(path, f"quick_check: {row[0] if row else 'no answer'}")
+        if needs_full_check(path, head):
+            quick_check(conn, path)
         if schema_version(conn) < 0:
             raise corrupt(path, "it is a SQLite file without a schema_version table")
         if not read_only:  # only once the file is known to be ours: this pragma writes the header
@@ -163,8 +248,11 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise corrupt(path, str(exc)) from exc
-    except StoreCorruptError:
+        err = translate(exc, path)
+        if err is None and isinstance(exc, sqlite3.OperationalError):
+            raise  # e.g. still locked after the busy timeout: not a damaged file
+        raise err or corrupt(path, str(exc)) from exc
+    except (StoreCorruptError, StorePathError, ReadOnlyModeError):
         conn.close()
         raise
     return conn

@@ -105,26 +105,30 @@ class MemoryCI:
         scope_key: str | None = None,
     ) -> Decision:
         """A human lesson: scanned, then promoted at once with high trust, or kept as rejected
-        with the threats as the reason. Roll it back with ``store.rollback(id, reason)``."""
+        with the threats as the reason. Roll it back with ``store.rollback(id, reason)``.
+
+        The new text is judged on its own: an unsafe one is stored as its own rejected memory
+        and never touches a promoted near-duplicate; a safe one may merge into it."""
+        from purpose_agent.memory.types import UnsafeMemoryError
+
         k = coerce_kind(kind)
         safe, why = self._scan(text, k.value, scope)
-        mid = self.store.add(
-            text,
-            k,
-            scope=scope,
-            scope_key=scope_key,
-            made_by="human",
-            trust=HIGH_TRUST,
-            meta={"taught": True},
-        )
-        if not safe:
-            if self.store.get(mid).status is not P.REJECTED:
-                self.store.reject(mid, why)
-            return Decision(mid, "rejected", why)
-        reason = "taught by a human; immune scan passed"
-        if self.store.get(mid).status is not P.PROMOTED:
-            self.store.promote(mid, reason)
-        return Decision(mid, "promoted", reason)
+        reason = "taught by a human; immune scan passed" if safe else why
+        try:
+            mid = self.store.add(
+                text,
+                k,
+                scope=scope,
+                scope_key=scope_key,
+                status=P.PROMOTED if safe else P.REJECTED,
+                made_by="human",
+                trust=HIGH_TRUST,
+                meta={"taught": True},
+                reason=reason,
+            )
+        except UnsafeMemoryError as exc:  # the store's own scanner found what this one did not
+            return Decision(exc.memory_id, "rejected", exc.reason)
+        return Decision(mid, "promoted" if safe else "rejected", reason)
 
     def rollback(self, memory_id: str, reason: str) -> list[str]:
         """Undo a promotion through the store; returns the ids it restored."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,15 @@ class MemoryStore(StoreBase):
         sources: Iterable[str] = (),
         trust: float | None = None,
         meta: dict[str, Any] | None = None,
+        reason: str | None = None,
     ) -> str:
         """Store a lesson and return its id; a near-duplicate of the same kind and scope is
         merged into the existing memory (counter bumped, sources joined) and its id returned.
+        ``reason`` goes to the status history (default: "added by <made_by>").
 
-        Adding as PROMOTED scans the text first: an unsafe one is stored as rejected and
-        UnsafeMemoryError is raised.
+        Adding as PROMOTED scans the text first: an unsafe one is stored as its own rejected
+        memory and UnsafeMemoryError is raised. A text only merges into a promoted memory once
+        it has been scanned safe, and promoting a near-duplicate scans that one's text too.
         """
         kind, status = coerce_kind(kind), coerce_status(status)
         text = text.strip()
@@ -94,13 +97,23 @@ class MemoryStore(StoreBase):
             self._require_write(f"adding a {status.value} memory")
         else:
             self._require_stage("adding a memory")
-        safe, why = self._scan(text, kind.value, scope) if status is P.PROMOTED else (True, "")
+        scans: dict[str, tuple[bool, str]] = {}
+
+        def scan(t: str) -> tuple[bool, str]:
+            if t not in scans:
+                scans[t] = self._scan(t, kind.value, scope)
+            return scans[t]
+
+        if status is P.PROMOTED:
+            scan(text)  # before the write lock; the rare scans a duplicate needs run inside it
         trust_v = float(TRUST_PRIORS[kind] if trust is None else trust)
         srcs = [str(s) for s in sources]
         now = time.time()
         with self._tx() as c:
             dup = self._find_duplicate(c, text, kind, scope, scope_key)
-            if dup is not None:
+            created = dup is None or not self._may_merge(dup, text, status, scan)
+            if dup is not None and not created:
+                mid = dup.id
                 if self.mode.can_write or dup.status in _STAGING_STATUSES:
                     merged = list(dict.fromkeys([*dup.sources, *srcs]))
                     c.execute(
@@ -108,44 +121,63 @@ class MemoryStore(StoreBase):
                         "updated_at = ? WHERE id = ?",
                         (json.dumps(merged), trust_v if trust is not None else dup.trust, now, dup.id),
                     )
-                if status is P.PROMOTED and dup.status is not P.PROMOTED and safe:
+                if status is P.PROMOTED and dup.status is not P.PROMOTED and scan(text)[0]:
                     c.execute("UPDATE memories SET status = ? WHERE id = ?", (P.PROMOTED.value, dup.id))
-                    self._history(c, dup.id, dup.status, P.PROMOTED, f"promoted on re-add by {made_by}")
-                return dup.id
-            mid = new_id()
-            final = status if safe else P.REJECTED
-            c.execute(
-                f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    mid,
-                    kind.value,
-                    text,
-                    final.value,
-                    scope,
-                    scope_key,
-                    made_by,
-                    json.dumps(srcs),
-                    trust_v,
-                    0.5,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    "[]",
-                    None,
-                    json.dumps(meta or {}),
-                    now,
-                    now,
-                    normalize_text(text),
-                ),
-            )
-            self._history(c, mid, None, final, f"added by {made_by}" + ("" if safe else f"; {why}"))
-        if not safe:
-            raise UnsafeMemoryError(mid, why)
-        self._embed_new([mid])
+                    why_promoted = reason or f"promoted on re-add by {made_by}"
+                    self._history(c, dup.id, dup.status, P.PROMOTED, why_promoted)
+            else:
+                mid = new_id()
+                safe, why = scan(text) if status is P.PROMOTED else (True, "")
+                final = status if safe else P.REJECTED
+                c.execute(
+                    f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES "
+                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        mid,
+                        kind.value,
+                        text,
+                        final.value,
+                        scope,
+                        scope_key,
+                        made_by,
+                        json.dumps(srcs),
+                        trust_v,
+                        0.5,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        "[]",
+                        None,
+                        json.dumps(meta or {}),
+                        now,
+                        now,
+                        normalize_text(text),
+                    ),
+                )
+                why_added = reason or f"added by {made_by}"
+                self._history(c, mid, None, final, why_added + ("" if safe else f"; {why}"))
+        if status is P.PROMOTED and not scan(text)[0]:
+            raise UnsafeMemoryError(mid, scan(text)[1])
+        if created:
+            self._embed_new([mid])
         return mid
+
+    def _may_merge(
+        self, dup: Memory, text: str, status: MemoryStatus, scan: Callable[[str], tuple[bool, str]]
+    ) -> bool:
+        """May ``text`` (added as ``status``) merge into its near-duplicate ``dup``? An unsafe or
+        rejected text never changes a live memory; a promotion never lifts an unscanned text; a
+        text joins a promoted memory only once scanned safe (scans here run inside the write
+        transaction, only when a duplicate needs them)."""
+        if status is P.REJECTED or (status is P.PROMOTED and not scan(text)[0]):
+            return dup.status is P.REJECTED
+        if status is P.PROMOTED:
+            return dup.status is P.PROMOTED or dup.text == text or scan(dup.text)[0]
+        if dup.status is P.PROMOTED and self.mode.can_write:  # a candidate joining a live memory
+            return scan(text)[0]
+        return True
 
     # ------------------------------------------------------------------ status changes
     def set_status(self, memory_id: str, status: MemoryStatus | str, reason: str) -> Memory:
@@ -162,24 +194,25 @@ class MemoryStore(StoreBase):
         else:
             self._require_write(f"setting a memory to {status.value}")
         with self._lock:
-            current = self.get(memory_id)
-            if not self.mode.can_write and current.status is not P.CANDIDATE:
-                raise self._deny(
-                    f"quarantining a {current.status.value} memory", "only candidates may be quarantined"
-                )
-            safe, why = (True, "")
-            if status is P.PROMOTED and current.status is not P.PROMOTED:
-                safe, why = self._scan(current.text, current.kind.value, current.scope)
-            final, final_reason = (status, reason) if safe else (P.REJECTED, f"{why} (while: {reason})")
+            # Text, kind and scope never change, so the scan may run before the transaction;
+            # the status it depends on is read inside it (another process may change it).
+            m = self.get(memory_id)
+            safe, why = self._scan(m.text, m.kind.value, m.scope) if status is P.PROMOTED else (True, "")
             with self._tx() as c:
                 old = self._get(c, memory_id)
+                if not self.mode.can_write and old.status is not P.CANDIDATE:
+                    raise self._deny(
+                        f"quarantining a {old.status.value} memory", "only candidates may be quarantined"
+                    )
+                unsafe = status is P.PROMOTED and old.status is not P.PROMOTED and not safe
+                final, final_reason = (P.REJECTED, f"{why} (while: {reason})") if unsafe else (status, reason)
                 if old.status is not final:
                     c.execute(
                         "UPDATE memories SET status = ?, updated_at = ? WHERE id = ?",
                         (final.value, time.time(), memory_id),
                     )
                     self._history(c, memory_id, old.status, final, final_reason)
-            if not safe:
+            if unsafe:
                 raise UnsafeMemoryError(memory_id, why)
             return self.get(memory_id)
 
@@ -206,21 +239,30 @@ class MemoryStore(StoreBase):
         trust: float | None = None,
     ) -> str:
         """Store ``new_text`` as a promoted memory that replaces ``old_ids`` (archived, linked
-        both ways); returns the new id. ``rollback(new_id)`` restores them."""
+        both ways); returns the new id. ``rollback(new_id)`` restores them. A memory already
+        superseded by another one raises ValueError (roll that one back first)."""
         self._require_write("superseding memories")
         kind = coerce_kind(kind)
         if not old_ids or not new_text.strip() or made_by not in MADE_BY:
             raise ValueError("supersede needs old ids, a non-empty new text and a valid made_by")
-        olds = [self.get(i) for i in dict.fromkeys(old_ids)]
-        first = olds[0]
-        safe, why = self._scan(new_text, kind.value, first.scope)
+        ids = list(dict.fromkeys(old_ids))
+        scope = self.get(ids[0]).scope  # never changes: the scan may run before the transaction
+        safe, why = self._scan(new_text, kind.value, scope)
         if not safe:
             raise UnsafeMemoryError("(new)", why)
         mid, now = new_id(), time.time()
-        q = sum(m.q for m in olds) / len(olds)
-        srcs = list(dict.fromkeys(s for m in olds for s in m.sources))
         trust_v = float(TRUST_PRIORS[kind] if trust is None else trust)
         with self._tx() as c:
+            olds = [self._get(c, i) for i in ids]  # statuses as they are now, not before BEGIN
+            for m in olds:
+                if m.superseded_by is not None:
+                    raise ValueError(
+                        f"memory {m.id} is already superseded by {m.superseded_by}; "
+                        "roll that one back first, or supersede it instead"
+                    )
+            first = olds[0]
+            q = sum(m.q for m in olds) / len(olds)
+            srcs = list(dict.fromkeys(s for m in olds for s in m.sources))
             c.execute(
                 f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES "
                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -263,13 +305,13 @@ class MemoryStore(StoreBase):
         superseded gets back the status it had before; returns the restored ids."""
         self._require_write("rolling back a promotion")
         with self._lock:
-            m = self.get(memory_id)
-            if m.status is not P.PROMOTED:
-                raise ValueError(
-                    f"memory {memory_id} is {m.status.value}; only a promotion can be rolled back"
-                )
             restored: list[str] = []
             with self._tx() as c:
+                m = self._get(c, memory_id)
+                if m.status is not P.PROMOTED:
+                    raise ValueError(
+                        f"memory {memory_id} is {m.status.value}; only a promotion can be rolled back"
+                    )
                 now = time.time()
                 c.execute(
                     "UPDATE memories SET status = ?, updated_at = ? WHERE id = ?",
@@ -375,16 +417,16 @@ class MemoryStore(StoreBase):
             "SELECT m.id, m.text FROM memories m LEFT JOIN embeddings e ON e.memory_id = m.id "
             "AND e.model = ? WHERE e.memory_id IS NULL"
         )
-        with self._lock:
+        with self._reading() as c:
             if ids is None:
-                rows = self.conn.execute(sql, (emb.name,)).fetchall()
+                rows = c.execute(sql, (emb.name,)).fetchall()
             else:
                 wanted = list(dict.fromkeys(ids))
                 rows = []
                 for i in range(0, len(wanted), 500):  # stay under SQLite's parameter limit
                     part = wanted[i : i + 500]
                     q = sql + f" AND m.id IN ({','.join('?' * len(part))})"
-                    rows += self.conn.execute(q, [emb.name, *part]).fetchall()
+                    rows += c.execute(q, [emb.name, *part]).fetchall()
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             vecs = emb.embed([r[1] for r in chunk])
@@ -419,11 +461,11 @@ class MemoryStore(StoreBase):
             tuple(exclude_ids),
         )
         n = pool or max(4 * k, 24)
-        with self._lock:
-            lex = retrieval.recall_bm25(self.conn, query, n, f)
+        with self._reading() as c:
+            lex = retrieval.recall_bm25(c, query, n, f)
             emb = self._embedder(required=bool(dense)) if dense is not False else None
             if emb is not None:
-                sem = self._dense.recall(self.conn, emb, query, n, f, self._version())
+                sem = self._dense.recall(c, emb, query, n, f, self._version())
                 cands = retrieval.fuse_rrf([lex, sem]) if sem else lex
             else:
                 cands = lex
@@ -447,8 +489,8 @@ class MemoryStore(StoreBase):
             kwargs.get("scope_key"),
             tuple(kwargs.get("exclude_ids", ())),
         )
-        with self._lock:
-            always = retrieval.shared_memories(self.conn, shared, [coerce_kind(x) for x in shared_kinds], f)
+        with self._reading() as c:
+            always = retrieval.shared_memories(c, shared, [coerce_kind(x) for x in shared_kinds], f)
         taken = tuple(r.memory.id for r in always)
         kwargs["exclude_ids"] = (*tuple(kwargs.get("exclude_ids", ())), *taken)
         return always + self.retrieve(query, routed, **kwargs) if routed > 0 else always
@@ -458,14 +500,14 @@ class MemoryStore(StoreBase):
         """Memories by kind and status, top promoted with utilities, rejected with reasons."""
         from purpose_agent.memory._report import build_report
 
-        with self._lock:
+        with self._reading():
             return build_report(self, top)
 
     def export(self, path: str | Path) -> int:
         """Write every memory with its history as JSONL; returns the number written."""
         from purpose_agent.memory._report import export_jsonl
 
-        with self._lock:
+        with self._reading():
             return export_jsonl(self, Path(path))
 
     def import_jsonl(self, path: str | Path) -> dict[str, int]:
