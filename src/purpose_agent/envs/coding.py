@@ -82,7 +82,8 @@ class _TestRun:
         self.mode, self.root, self.timeout = mode, root, timeout
         cpu = max(1, int(timeout) + 1)
         self.candidate_limits = _sandbox.Limits(cpu, memory_mb=512, file_size_mb=16, max_processes=32)
-        self.judge_limits = _sandbox.Limits(cpu, memory_mb=512, file_size_mb=16, max_processes=4)
+        self.judge_limits = _sandbox.Limits(cpu, memory_mb=512, file_size_mb=16, max_processes=16)
+        self.judge_stderr = os.path.join(root, "judge.stderr")
         self.layers = [
             *_LAYERS,
             *_sandbox.command_prefix(mode, sys.executable, root, network=False, tmpfs_mb=8)[1],
@@ -126,7 +127,7 @@ class _TestRun:
         procs: list[subprocess.Popen[bytes]] = []
         timed_out = False
         try:
-            with open(verdict, "wb") as out, open(os.path.join(self.root, "stderr"), "wb") as err:
+            with open(verdict, "wb") as out, open(self.judge_stderr, "wb") as err:
                 procs.append(
                     self._spawn(
                         cand_dir,
@@ -134,7 +135,7 @@ class _TestRun:
                         ["serve"],
                         stdin=to_cand_r,
                         stdout=to_judge_w,
-                        stderr=err,
+                        stderr=subprocess.DEVNULL,  # where the solution's prints go
                     )
                 )
                 procs.append(
@@ -194,7 +195,7 @@ class _TestRun:
         if load_error is not None:
             return {**base, "passed": 0, "failures": [f"code does not load: {load_error}"]}
         if not loaded:
-            why = f"timeout after {self.timeout:.0f}s" if timed_out else "the test harness did not start"
+            why = f"timeout after {self.timeout:.0f}s" if timed_out else self._harness_crash()
             return {**base, "passed": 0, "failures": [why]}
         stopped = f"timeout after {self.timeout:.0f}s" if timed_out else "not run: the test harness stopped"
         failures = [
@@ -203,6 +204,14 @@ class _TestRun:
             if not (i in results and results[i][0])
         ]
         return {**base, "passed": sum(1 for ok, _ in results.values() if ok), "failures": failures}
+
+    def _harness_crash(self) -> str:
+        try:
+            with open(self.judge_stderr, "rb") as fh:
+                tail = fh.read(_CAP).decode("utf-8", "replace").strip()[-400:]
+        except OSError:
+            tail = ""
+        return "the test harness did not start" + (f": {tail}" if tail else "")
 
 
 def _close_all(fds: list[int]) -> None:
