@@ -1,7 +1,8 @@
 """PythonExecTool escape tests. Each test's docstring names the isolation it relies on.
 
 Bubblewrap is expected on Linux CI (``apt-get install -y bubblewrap``); the tests that rely on
-it fail loudly, not skip, when it is missing or cannot run.
+it fail loudly, not skip, when it is missing or cannot run. The default path (``"auto"``) is
+tested as a user gets it, and with bubblewrap and unshare made unavailable.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from purpose_agent.errors import ToolError
 from purpose_agent.tools import PythonExecTool, _sandbox
+from purpose_agent.tools._sandbox import SandboxUnavailableError
 
 
 def _bwrap_tool(**kwargs: object) -> PythonExecTool:
@@ -136,9 +140,11 @@ def test_network_connection_is_blocked_by_unshare_fallback() -> None:
 
 
 def test_no_isolation_is_reported_honestly() -> None:
-    """Relies on nothing but rlimits; meta must not claim network isolation."""
-    r = PythonExecTool(isolation="none").run(code="print('hi')")
+    """Relies on nothing but rlimits; meta and the description must not claim isolation."""
+    tool = PythonExecTool(isolation="none")
+    r = tool.run(code="print('hi')")
     assert r.ok and "no-network" not in r.meta["isolation"] and "bwrap" not in r.meta["isolation"]
+    assert "NOT isolated" in tool.description and "no network" not in tool.description
 
 
 def test_fresh_directory_and_cleanup() -> None:
@@ -159,3 +165,63 @@ def test_errors_and_output_limits() -> None:
     assert big.ok and len(big.output) == 100 and big.meta["truncated"]
     huge = tool.run(code="import sys\nwhile True:\n    sys.stdout.write('y' * 65536)")
     assert not huge.ok and ("SIGXFSZ" in huge.error or "File too large" in huge.error)
+
+
+def test_default_isolation_is_bubblewrap_and_blocks_escapes(tmp_path: Path) -> None:
+    """The default path (isolation="auto", nothing forced): bwrap, and the description says so."""
+    tool = PythonExecTool()
+    assert tool.mode == "bwrap"
+    assert "no network, no files outside its folder" in tool.description
+    target = tmp_path / "pwned.txt"
+    r = tool.run(code=f"open({str(target)!r}, 'w').write('x')")
+    assert not r.ok and not target.exists()
+    for layer in ("bwrap", "no-network", "read-only-fs"):
+        assert layer in r.meta["isolation"]
+    with _listener() as srv:
+        r = tool.run(code=_connect_code(srv.getsockname()[1]))
+        assert not r.ok and "connected" not in r.output
+        _assert_no_connection(srv)
+
+
+@pytest.fixture
+def no_sandbox_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A machine without bwrap and unshare: an empty PATH, and the cached probes forgotten."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    _sandbox.bwrap_works.cache_clear()
+    _sandbox.unshare_works.cache_clear()
+    yield
+    _sandbox.bwrap_works.cache_clear()
+    _sandbox.unshare_works.cache_clear()
+
+
+def test_without_bubblewrap_auto_refuses_with_the_fix(no_sandbox_tools: None) -> None:
+    for isolation in ("auto", "bwrap"):
+        with pytest.raises(SandboxUnavailableError) as caught:
+            PythonExecTool(isolation=isolation)
+        message = str(caught.value)
+        assert "bubblewrap" in message and "apt-get install bubblewrap" in message
+        assert "isolation='none'" in message
+    with pytest.raises(SandboxUnavailableError, match="unshare"):
+        PythonExecTool(isolation="unshare")
+
+
+def test_without_bubblewrap_none_runs_and_its_description_is_honest(no_sandbox_tools: None) -> None:
+    tool = PythonExecTool(isolation="none")
+    assert tool.mode == "none"
+    assert "NOT isolated" in tool.description and "no network" not in tool.description
+    assert "no files outside" not in tool.description and "sandbox" not in tool.description
+    r = tool.run(code="print(6 * 7)")
+    assert r.ok and r.output == "42\n"
+    assert "bwrap" not in r.meta["isolation"] and "no-network" not in r.meta["isolation"]
+    assert tool.isolation_layers() == [layer for layer in r.meta["isolation"] if layer != "pids-cgroup"]
+
+
+def test_unshare_description_admits_the_files_are_reachable() -> None:
+    """Relies on: unshare working here (as in the fallback test above)."""
+    tool = PythonExecTool(isolation="unshare")
+    assert "no network" in tool.description and "NOT filesystem-isolated" in tool.description
+
+
+def test_unknown_isolation_is_a_clear_error() -> None:
+    with pytest.raises(ToolError, match="unknown isolation 'docker'"):
+        PythonExecTool(isolation="docker")  # type: ignore[arg-type]
