@@ -36,8 +36,9 @@ class MemoryStatus(StrEnum):
 
 Scope = Literal["agent", "team", "global"]
 SCOPES: tuple[str, ...] = ("agent", "team", "global")
-MadeBy = Literal["distiller", "human", "hindsight", "evolution", "reflection"]
-MADE_BY: tuple[str, ...] = ("distiller", "human", "hindsight", "evolution", "reflection")
+MadeBy = Literal["distiller", "human", "hindsight", "evolution", "reflection", "experience"]
+#: "experience": written programmatically from ground truth (memory/sources), not by a model
+MADE_BY: tuple[str, ...] = ("distiller", "human", "hindsight", "evolution", "reflection", "experience")
 Tier = Literal["strategic", "procedural", "tool"]
 
 HIGH_TRUST, MEDIUM_TRUST, LOW_TRUST = 0.9, 0.6, 0.3

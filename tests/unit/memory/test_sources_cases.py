@@ -1,0 +1,276 @@
+"""Verified worked examples: placeholders, re-instantiation, merge, supersede, run modes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from _memory_helpers import make_store, sha256
+
+from purpose_agent.core.modes import RunMode
+from purpose_agent.core.types import Action, State, Step, TaskResult
+from purpose_agent.memory import MemoryKind, MemoryStatus, compile_memories
+from purpose_agent.memory.sources import (
+    build_case,
+    case_of,
+    extract,
+    harvest,
+    instantiate,
+    is_worked_example,
+    match_pattern,
+)
+
+K, S = MemoryKind, MemoryStatus
+COIN = "Your task is to find the coin in the {room}."
+
+
+def game(
+    purpose: str, moves: list[tuple[str, str, float | None]], run_id: str, start: str = ""
+) -> TaskResult:
+    """A text-game run: each move is (command, observation, ground truth after it)."""
+    state = State({"observation": start or "You are in the hallway."}, start or "You are in the hallway.")
+    steps = []
+    for i, (cmd, obs, outcome) in enumerate(moves, 1):
+        after = State({"observation": obs, "n": i}, obs)
+        steps.append(Step(i, Action(cmd), state, after, 0.0, 0.0, observation=obs, outcome=outcome))
+        state = after
+    final = steps[-1].outcome if steps else None
+    return TaskResult(purpose, bool(final and final >= 1), 0.0, steps, state, final, run_id=run_id)
+
+
+def coin_run(room: str, run_id: str, detour: int = 0) -> TaskResult:
+    moves = [(f"look around {i}", f"You see nothing special ({i}).", 0.0) for i in range(detour)]
+    moves += [
+        (f"open door to {room}", f"The door to the {room} is now open.", 0.0),
+        (f"move to {room}", f"You are in the {room}. You see a coin.", 0.0),
+        ("take coin", "You take the coin. You won!", 1.0),
+    ]
+    return game(COIN.format(room=room), moves, run_id)
+
+
+def cases(store: Any, status: S | None = None) -> list[Any]:
+    return store.list(kind=K.EPISODIC_CASE, status=status)
+
+
+# ------------------------------------------------------------------ abstraction
+def test_entities_of_the_task_become_consistent_placeholders():
+    ab = extract(COIN.format(room="kitchen"), ["open door to kitchen", "move to kitchen", "take coin"])
+    assert ab.bindings == {"room1": "kitchen", "obj1": "coin"}
+    assert (
+        ab.apply("Your task is to find the coin in the Kitchen.")
+        == "Your task is to find the {obj1} in the {room1}."
+    )
+    assert ab.apply("take coin; open door to kitchen") == "take {obj1}; open door to {room1}"
+    assert ab.apply("coins and kitchenette") == "coins and kitchenette"  # whole words only
+
+
+def test_rooms_from_the_state_numbers_quotes_and_identifiers():
+    ab = extract(
+        "Find a coin.", ["open door to pantry", "take coin"], "To the north is the door to the pantry."
+    )
+    assert ab.bindings == {"room1": "pantry", "obj1": "coin"}
+    ab2 = extract("Use `count_words` to count 'two words' and add 12 or 3.5.", ["answer 15.5"])
+    assert ab2.bindings == {"fn": "count_words", "str1": "two words", "num1": "12", "num2": "3.5"}
+    assert extract("Find a coin.", ["take apple"]).bindings == {}  # a word of the task no action names
+
+
+def test_a_coding_task_abstracts_the_function_name_in_the_code():
+    purpose = (
+        "Write a Python function `double` with signature `double(x: int) -> int`: return twice the number."
+    )
+    code = "def double(x):\n    return 2 * x\n"
+    state0 = State({"passed": 0}, "No solution submitted yet.")
+    after = State({"passed": 2}, "Tests: 2/2 passed.")
+    step = Step(
+        1, Action("submit_code", {"code": code}), state0, after, 0.0, 10.0, "Tests: 2/2 passed.", outcome=1.0
+    )
+    case = build_case(TaskResult(purpose, True, 10.0, [step], after, 1.0, run_id="r1"))
+    assert case is not None
+    assert (
+        case.task
+        == "Write a Python function `{fn}` with signature `{fn}(x: int) -> int`: return twice the number."
+    )
+    assert case.actions == (
+        {"action": "submit_code", "params": {"code": "def {fn}(x):\n    return 2 * x\n"}},
+    )
+    assert case.bindings == {"fn": "double"}
+
+
+def test_re_instantiation_for_a_new_task_of_the_same_pattern():
+    case = build_case(coin_run("kitchen", "r1"))
+    assert case is not None and case.task == "Your task is to find the {obj1} in the {room1}."
+    assert match_pattern(case.task, "Your task is to find the key in the garage.") == {
+        "obj1": "key",
+        "room1": "garage",
+    }
+    shown = instantiate(case, "your task is to find the  key in the garage.")
+    assert shown.matched and shown.task == "Your task is to find the key in the garage."
+    assert [a["action"] for a in shown.actions] == ["open door to garage", "move to garage", "take key"]
+    other = instantiate(case, "Cook a meal.")  # another kind of task: the original, concrete example
+    assert not other.matched and other.actions[2] == {"action": "take coin"}
+    assert match_pattern(case.task, "Your task is to find the key.") is None
+
+
+def test_match_pattern_is_strict_about_repeats_and_literals():
+    assert match_pattern("Move {obj1} to {obj1}", "Move box to box") == {"obj1": "box"}
+    assert match_pattern("Move {obj1} to {obj1}", "Move box to bag") is None
+    assert match_pattern("{a}{b}", "xy") is None  # adjacent placeholders are ambiguous
+    assert match_pattern("Take {obj1}.", "Take the red ball.") == {"obj1": "the red ball"}
+    assert match_pattern("no placeholders", "No  Placeholders") == {}
+
+
+# ------------------------------------------------------------------ storing
+def test_a_verified_success_is_stored_as_a_compact_abstracted_case(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    run = coin_run("kitchen", "run-1")
+    noop = Step(9, Action("look"), run.final_state, run.final_state, 0.0, 0.0, "same", outcome=1.0)
+    done = Step(10, Action("DONE"), run.final_state, run.final_state, 0.0, 0.0, "", outcome=1.0)
+    run.steps += [noop, done]
+    ids = harvest(store, run)
+    [m] = cases(store)
+    assert m.id in ids and m.status is S.CANDIDATE and m.made_by == "experience" and m.sources == ("run-1",)
+    meta = m.meta["case"]
+    assert meta["task"] == "Your task is to find the {obj1} in the {room1}."
+    assert meta["actions"] == [
+        {"action": "open door to {room1}"},
+        {"action": "move to {room1}"},
+        {"action": "take {obj1}"},
+    ]
+    assert meta["bindings"] == {"room1": "kitchen", "obj1": "coin"}
+    assert meta["steps"] == 3 and meta["raw_steps"] == 5  # the no-op and DONE are left out
+    assert meta["observations"][-1] == "You take the {obj1}. You won!"
+    assert '"Your task is to find the {obj1} in the {room1}."' in m.text  # BM25 sees the pattern
+    assert "kitchen" not in m.text and is_worked_example(m)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "success"),
+    [(None, True), (0.5, False), (0.0, False)],
+    ids=["critic-only", "partial", "failed"],
+)
+def test_only_ground_truth_success_makes_a_case(tmp_path, outcome, success):
+    store = make_store(tmp_path / "m.db")
+    run = coin_run("kitchen", "r")
+    run.outcome, run.success = outcome, success
+    harvest(store, run)
+    assert cases(store) == []
+
+
+def test_the_same_trajectory_merges_and_counts(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    first = harvest(store, coin_run("kitchen", "r1"))
+    second = harvest(store, coin_run("garage", "r2"))  # other room, same abstracted trajectory
+    [m] = cases(store)
+    assert m.id in first and m.id in second
+    assert m.merges == 1 and m.sources == ("r1", "r2")
+
+
+def test_a_merge_into_a_promoted_case_is_not_returned(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    [mid] = [i for i in harvest(store, coin_run("kitchen", "r1")) if store.get(i).kind is K.EPISODIC_CASE]
+    store.promote(mid, "test")
+    ids = harvest(store, coin_run("garage", "r2"))
+    assert mid not in ids and store.get(mid).merges == 1
+
+
+def test_a_shorter_success_supersedes_a_longer_candidate(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    harvest(store, coin_run("kitchen", "r1", detour=4))
+    [long] = cases(store)
+    ids = harvest(store, coin_run("garage", "r2"))
+    short = next(m for m in cases(store) if m.id != long.id)
+    assert short.id in ids and short.status is S.CANDIDATE
+    assert (
+        store.get(long.id).status is S.ARCHIVED
+        and "shorter verified case" in store.history(long.id)[-1].reason
+    )
+    assert short.meta["case"]["supersedes"] == [long.id] and short.meta["case"]["steps"] == 3
+
+
+def test_a_shorter_success_supersedes_a_promoted_case_through_the_store(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    harvest(store, coin_run("kitchen", "r1", detour=4))
+    [long] = cases(store)
+    store.promote(long.id, "test")
+    ids = harvest(store, coin_run("garage", "r2"))
+    old = store.get(long.id)
+    assert old.status is S.ARCHIVED and old.superseded_by is not None
+    new = store.get(old.superseded_by)
+    assert new.id not in ids  # promoted by the supersession, not a candidate for the gate
+    assert new.status is S.PROMOTED and new.supersedes == (long.id,) and new.made_by == "experience"
+    parsed = case_of(new)  # store.supersede keeps no meta: the case is read back from its text
+    assert (
+        parsed is not None
+        and parsed.steps == 3
+        and parsed.task == "Your task is to find the {obj1} in the {room1}."
+    )
+    assert store.rollback(new.id, "test") == [long.id] and store.get(long.id).status is S.PROMOTED
+
+
+def test_a_longer_success_after_a_shorter_one_is_kept_out_of_prompts(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    harvest(store, coin_run("kitchen", "r1"))
+    ids = harvest(store, coin_run("garage", "r2", detour=4))
+    by_status = {m.status: m for m in cases(store)}
+    assert set(by_status) == {S.CANDIDATE, S.ARCHIVED}
+    assert by_status[S.ARCHIVED].id not in ids and by_status[S.CANDIDATE].meta["case"]["steps"] == 3
+
+
+def test_a_case_is_retrieved_for_a_similar_task(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    [mid] = [i for i in harvest(store, coin_run("kitchen", "r1")) if store.get(i).kind is K.EPISODIC_CASE]
+    store.promote(mid, "test")
+    store.add("Slice the carrot before cooking it.", K.SKILL_CARD, status=S.PROMOTED)
+    purpose = "Your task is to find the key in the garage."
+    got = store.retrieve(purpose, 2)
+    assert got and got[0].memory.id == mid
+    text = compile_memories(got, budget_tokens=400, purpose=purpose).text
+    assert '{"action": "take key"}' in text and '"open door to garage"' in text
+
+
+# ------------------------------------------------------------------ run modes and odd input
+def test_eval_test_and_validation_write_nothing(tmp_path):
+    path = tmp_path / "m.db"
+    make_store(path).close()
+    before = sha256(path)
+    with make_store(path, RunMode.EVAL_TEST) as ro:
+        assert harvest(ro, coin_run("kitchen", "r1")) == []
+    assert sha256(path) == before
+    with make_store(path, RunMode.LEARNING_VALIDATION) as val:
+        assert harvest(val, coin_run("kitchen", "r1")) == [] and val.count() == 0
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        TaskResult("", True, 10.0, [], State(), 1.0),
+        TaskResult("Find the coin.", False, 0.0, [], State(), None),
+        game("Find the coin.", [("take coin", "", None)], ""),
+        game("x", [("odd", "obs", 1.0)], "r"),
+    ],
+    ids=["no-steps", "no-outcome", "unknown-outcome", "one-word-task"],
+)
+def test_odd_trajectories_never_raise(tmp_path, result):
+    store = make_store(tmp_path / "m.db")
+    ids = harvest(store, result)
+    assert all(store.get(i).status is S.CANDIDATE for i in ids)
+    if not result.steps:
+        assert ids == []
+
+
+def test_odd_params_and_states_do_not_raise(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    s0, s1 = State({}), State({"x": [1, 2]})
+    step = Step(
+        1,
+        Action("act", {"n": 3, "obj": object(), "deep": {"a": [None, "b" * 5000]}}),
+        s0,
+        s1,
+        0,
+        0,
+        outcome=1.0,
+    )
+    ids = harvest(store, TaskResult("Do it with 3 things.", True, 10.0, [step], s1, 1.0, run_id="r"))
+    [m] = [store.get(i) for i in ids if store.get(i).kind is K.EPISODIC_CASE]
+    [action] = m.meta["case"]["actions"]
+    assert action["params"]["n"] == 3 and len(action["params"]["deep"]["a"][1]) <= 400
