@@ -62,8 +62,10 @@ def run_tests(
     The solution runs in one sandbox (bubblewrap by default: no network, no files outside its
     folder, rlimits) and the tests in another; only plain values cross, so nothing the solution
     does (patched builtins, exit calls, printed lines, signals) can make a test pass. Raises
-    ``SandboxUnavailableError`` when bubblewrap is missing, unless ``isolation="none"`` asks to
-    run unisolated (then the verdict is only as safe as the machine)."""
+    ``SandboxUnavailableError`` when bubblewrap is missing. Only bubblewrap keeps the verdict out
+    of the solution's reach: with ``isolation="unshare"`` or ``"none"``, asked for by name, the
+    solution can reach this machine's files (and, with ``"none"``, the network and the judge).
+    The tests themselves are trusted code: they run sandboxed too, but decide their own verdict."""
     tests = [str(t) for t in tests]
     mode = _sandbox.resolve_isolation(isolation, sys.executable)
     with tempfile.TemporaryDirectory(prefix="pa-code-") as root:
