@@ -39,7 +39,7 @@ sysdeps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "install bubblewrap (Debian: sudo apt-get install bubblewrap)"; exit 1; fi; }
 
-demo: install
+demo: install sysdeps
 	$(VENV)/bin/purpose-agent demo
 
 test: install-test
