@@ -6,7 +6,14 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from purpose_agent.memory.sources._records import Case, Procedure, is_source, prompt_lines, record_of
+from purpose_agent.memory.sources._records import (
+    Case,
+    Procedure,
+    filled_text,
+    is_source,
+    prompt_lines,
+    record_of,
+)
 from purpose_agent.memory.sources._trace import LESSONS_MARK
 from purpose_agent.memory.types import Memory, Retrieved, Tier
 
@@ -50,16 +57,17 @@ def memory_score(r: Retrieved, weights: tuple[float, float, float] = DEFAULT_WEI
     return w_rel * r.relevance + w_trust * r.memory.trust + w_q * r.memory.q
 
 
-def _line(r: Retrieved) -> str:
+def _line(r: Retrieved, purpose: str = "") -> str:
     # json.dumps quotes the text and escapes quotes and newlines, so a lesson cannot break
     # out of its quoted form or start a line of its own.
-    return f"- [{r.memory.id} | {r.memory.kind.value}] {json.dumps(r.memory.text, ensure_ascii=False)}"
+    text = filled_text(r.memory, purpose)
+    return f"- [{r.memory.id} | {r.memory.kind.value}] {json.dumps(text, ensure_ascii=False)}"
 
 
 def _lines(r: Retrieved, purpose: str) -> list[str]:
     """A worked example or a procedure as numbered JSON steps; any other memory as one line."""
     rec = record_of(r.memory)
-    return prompt_lines(r.memory, rec, purpose) if rec is not None else [_line(r)]
+    return prompt_lines(r.memory, rec, purpose) if rec is not None else [_line(r, purpose)]
 
 
 def render(items: Sequence[Retrieved], purpose: str = "") -> str:
@@ -80,7 +88,7 @@ def render(items: Sequence[Retrieved], purpose: str = "") -> str:
                     EXAMPLES_TITLE + "\n" + "\n".join(x for r in examples for x in _lines(r, purpose))
                 )
         elif rows:
-            parts.append(title + "\n" + "\n".join(_line(r) for r in rows))
+            parts.append(title + "\n" + "\n".join(_line(r, purpose) for r in rows))
     return "\n".join(parts)
 
 

@@ -9,7 +9,7 @@ A memory's ``meta`` is the source of truth; the text is parsed only when the met
     1. {"action": "open door to {room1}"} -> "You open the door."
     2. {"action": "take {obj1}"}
 
-    Procedure shared by 3 verified successes.
+    Procedure shared by verified successes.
     Task: "Your task is to find a {obj1}."
     1. {"action": "open door to {room1}"}
     2. {"action": "take {obj1}"}
@@ -29,7 +29,7 @@ from purpose_agent.memory.types import Memory, MemoryKind, jaccard, normalize_te
 
 CASE, PROCEDURE, FRAGMENT, FAILURE = "case", "procedure", "fragment", "failure"
 CASE_HEAD = "Worked example: a verified success in"
-PROC_HEAD = "Procedure shared by"
+PROC_HEAD = "Procedure shared by verified successes."
 _TASK = "Task: "
 _STEP = re.compile(r"^\s*(\d+)\.\s+")
 _DECODER = json.JSONDecoder()
@@ -141,7 +141,8 @@ class Procedure:
         return [action_key(a) for a in self.actions]
 
     def text(self) -> str:
-        head = f"{PROC_HEAD} {self.successes} verified successes."
+        # the count lives in the meta: a re-induction with the same steps merges (same text)
+        head = PROC_HEAD
         if self.title:
             head += f" {self.title}"
         lines = [head, _TASK + json.dumps(self.task, ensure_ascii=False)]
@@ -251,8 +252,14 @@ def procedure_of(memory: Memory) -> Procedure | None:
     if parsed is None or not parsed[2]:
         return None
     head, task, actions_l, _obs = parsed
-    n = re.search(r"(\d+)", head)
-    return Procedure(task, tuple(actions_l), int(n.group(1)) if n else 0, memory.supersedes)
+    title = head[len(PROC_HEAD) :].strip()
+    return Procedure(task, tuple(actions_l), 0, (), {}, memory.supersedes, title)
+
+
+def support(memory: Memory, record: Procedure) -> int:
+    """How many verified successes stand behind a procedure: those it was induced from, plus
+    one for each later success that re-induced the same steps (merged into it)."""
+    return max(record.successes, 1) + max(0, memory.merges)
 
 
 # ------------------------------------------------------------------ re-instantiation
@@ -298,13 +305,27 @@ def prompt_lines(memory: Memory, record: Case | Procedure, purpose: str = "") ->
     if isinstance(record, Case):
         head = f"{label} worked example, solved in {record.steps} steps, for the task {task}:"
     else:
-        head = f"{label} procedure shared by {record.successes} verified successes, for tasks like {task}:"
+        n = support(memory, record)
+        head = f"{label} procedure shared by {n} verified successes, for tasks like {task}:"
     lines = [head]
     for i, a in enumerate(shown.actions, 1):
         obs = shown.observations[i - 1] if i - 1 < len(shown.observations) else ""
         tail = f" -> {json.dumps(obs, ensure_ascii=False)}" if obs else ""
         lines.append(f"  {i}. {json.dumps(a, ensure_ascii=False)}{tail}")
     return lines
+
+
+def filled_text(memory: Memory, purpose: str) -> str:
+    """A grounded lesson's text with the current task's entities, when its task pattern (in
+    its meta) matches ``purpose``; else the text as stored."""
+    if purpose and isinstance(memory.meta, Mapping):
+        for key in (FAILURE, FRAGMENT):
+            data = memory.meta.get(key)
+            if isinstance(data, Mapping) and isinstance(data.get("task"), str):
+                b = match_pattern(data["task"], purpose)
+                if b:
+                    return fill(memory.text, b)
+    return memory.text
 
 
 def record_of(memory: Memory) -> Case | Procedure | None:
