@@ -274,3 +274,15 @@ def test_odd_params_and_states_do_not_raise(tmp_path):
     [m] = [store.get(i) for i in ids if store.get(i).kind is K.EPISODIC_CASE]
     [action] = m.meta["case"]["actions"]
     assert action["params"]["n"] == 3 and len(action["params"]["deep"]["a"][1]) <= 400
+
+
+def test_an_answer_given_with_done_is_a_step_of_the_case(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    q = "Answer the question correctly: what is 12 plus 30?"
+    s0 = State({"answer": None, "score": None}, "Question: what is 12 plus 30?\nNo answer given yet.")
+    s1 = State({"answer": "42", "score": 1.0}, "Question: what is 12 plus 30?\nAnswer: 42\nCorrect.")
+    step = Step(1, Action("DONE", {"answer": "42"}), s0, s1, 0.0, 10.0, s1.summary, outcome=1.0)
+    harvest(store, TaskResult(q, True, 10.0, [step], s1, 1.0, run_id="q1"))
+    [m] = cases(store)
+    assert m.meta["case"]["task"] == "Answer the question correctly: what is {num1} plus {num2}?"
+    assert m.meta["case"]["actions"] == [{"action": "DONE", "params": {"answer": "42"}}]

@@ -179,3 +179,32 @@ def test_lessons_appended_to_observations_are_not_evidence(tmp_path):
     )
     texts = " ".join(x.text for x in lessons(run))
     assert texts and "Lessons from past runs" not in texts and "trust anything" not in texts
+
+
+def test_a_wrong_answer_quotes_what_the_environment_expected():
+    q = "Answer the question correctly: what is 12 plus 30?"
+    s0 = State({"answer": None, "score": None}, "Question: what is 12 plus 30?\nNo answer given yet.")
+    s1 = State(
+        {"answer": "41", "score": 0.0},
+        "Question: what is 12 plus 30?\nAnswer: 41\nIncorrect. The expected answer was 42.",
+    )
+    step = Step(1, Action("DONE", {"answer": "41"}), s0, s1, 0.0, 0.0, s1.summary, outcome=0.0)
+    [x] = lessons(TaskResult(q, False, 0.0, [step], s1, 0.0, run_id="q"))
+    assert x.meta["failure"]["evidence"] == "feedback"
+    assert '"Incorrect. The expected answer was 42."' in x.text and '"answer": "41"' in x.text
+
+
+def test_feedback_is_paired_with_a_stored_success(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    won = [("open door to kitchen", "The door is open.", 0.5), ("take coin", "You won.", 1.0)]
+    harvest(store, game(TASK.format(room="kitchen"), won, "win"))
+    tried = [
+        ("open door to attic", "The door is open.", 0.5),
+        ("grab coin", "That's not a verb I recognise.", 0.5),
+    ]
+    harvest(store, game(TASK.format(room="attic"), tried, "try"))
+    [f] = of_kind(store, K.FAILURE_PATTERN)
+    assert f.meta["failure"]["evidence"] == "feedback" and f.meta["failure"]["better_action"] == {
+        "action": "take {obj1}"
+    }
+    assert 'do "take {obj1}", not "grab {obj1}"' in f.text and "That's not a verb I recognise." in f.text

@@ -192,7 +192,8 @@ def extract(purpose: str, actions: Iterable[str] = (), state_text: str = "") -> 
         rooms += [w for w in _WORD.findall(text) if w.lower() in ROOMS]
     for r in rooms:
         low = r.lower()
-        if low in KEEP or low in STOPWORDS or low.split()[0] in STOPWORDS:
+        first = low.split()[0]
+        if low in KEEP or low in STOPWORDS or first in STOPWORDS or first in KEEP:
             continue
         named = _contains(joined, r)
         if _contains(purpose, r) or low in targets or (named and _contains(state_text, r)):

@@ -25,7 +25,7 @@ FEEDBACK = re.compile(
     r"(?:\bFAIL\b|\b[A-Z]\w*Error\b|Traceback|not a verb I recogni[sz]e|\bcan'?t\b|\bcannot\b|"
     r"\bdon'?t (?:understand|know how)|\bunknown (?:command|action|verb)\b|\binvalid\b|"
     r"\bnot (?:possible|allowed)\b|\bnothing happens\b|\bthere is no\b|\bcode does not load\b|"
-    r"\btimeout\b|\bassertion false\b)",
+    r"\btimeout\b|\bassertion false\b|\bincorrect\b|\bwrong\b|\bexpected\b)",
     re.IGNORECASE,
 )
 
@@ -147,9 +147,8 @@ class Transition:
 
 
 def effective(step: Step) -> bool:
-    """A step that did something: not DONE, and the state changed."""
-    if step.action.is_done:
-        return False
+    """A step that changed the state (a DONE that submits an answer counts; a bare DONE, an
+    invalid command or a repeated submission does not)."""
     return step.state_after.fingerprint() != step.state_before.fingerprint()
 
 

@@ -152,7 +152,7 @@ def lessons(result: TaskResult, store: MemoryStore | None = None) -> list[Lesson
     progress: list[Lesson] = []
     for i, t in enumerate(trans):
         s = t.step
-        if s.action.is_done:
+        if s.action.is_done and not effective(s):
             continue
         act = abs_recs[i]
         sit = ab.apply(situation(s.state_before))
@@ -167,10 +167,10 @@ def lessons(result: TaskResult, store: MemoryStore | None = None) -> list[Lesson
             "run_id": result.run_id,
             "step": s.index,
         }
+        prefix = [k for k, u in zip(keys[:i], trans[:i], strict=True) if effective(u.step)]
+        better = _paired(success, prefix, keys[i]) if success is not None else None
         if t.fell or t.lost:
             j = _fix_after(trans, i, recs, fb_raw)
-            prefix = [k for k, u in zip(keys[:i], trans[:i], strict=True) if effective(u.step)]
-            better = _paired(success, prefix, keys[i]) if success is not None else None
             what = (
                 "lost the task"
                 if t.lost and not t.fell
@@ -195,14 +195,23 @@ def lessons(result: TaskResult, store: MemoryStore | None = None) -> list[Lesson
             failures.append(Lesson(MemoryKind.FAILURE_PATTERN, text, {FAILURE: meta}))
         elif fb and not t.rose:
             j = _fix_after(trans, i, recs, fb_raw)
-            text = (
-                f"On a task like {task_q}, in the situation {_q(sit)}, the action {show_action(act)} got "
-                f"this from the environment: {_q(fb)}."
-            )
+            y = show_action(act)
+            if better is not None:
+                text = (
+                    f"On a task like {task_q}, in the situation {_q(sit)}: do {show_action(better)}, not {y}. "
+                    f"After {y} the environment said {_q(fb)}; a verified success did {show_action(better)} "
+                    "at this point."
+                )
+            else:
+                text = (
+                    f"On a task like {task_q}, in the situation {_q(sit)}, the action {y} got this from "
+                    f"the environment: {_q(fb)}."
+                )
             fix = change(act, abs_recs[j]) if j is not None else None
             if fix:
                 text += f" What fixed it later in the run: {fix}."
             meta = {**base, "evidence": "feedback", "feedback": fb, "fix": _fix_meta(abs_recs, i, j)}
+            meta["better_action"] = better
             failures.append(Lesson(MemoryKind.FAILURE_PATTERN, text, {FAILURE: meta}))
         elif t.rose and not solved and t.before is not None and t.after is not None:
             text = (
