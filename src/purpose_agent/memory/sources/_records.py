@@ -40,6 +40,10 @@ TASK_CHARS = 1000
 TASK_SHOWN = 240
 
 
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
+
+
 def task_key(task: str) -> str:
     return normalize_text(task)
 
@@ -97,7 +101,7 @@ class Case:
         return [action_key(a) for a in self.actions]
 
     def text(self) -> str:
-        lines = [f"{CASE_HEAD} {self.steps} steps.", _TASK + json.dumps(self.task, ensure_ascii=False)]
+        lines = [f"{CASE_HEAD} {_steps(self.steps)}.", _TASK + json.dumps(self.task, ensure_ascii=False)]
         for i, a in enumerate(self.actions, 1):
             obs = self.observations[i - 1] if i - 1 < len(self.observations) else ""
             tail = f" -> {json.dumps(obs, ensure_ascii=False)}" if obs else ""
@@ -303,7 +307,7 @@ def prompt_lines(memory: Memory, record: Case | Procedure, purpose: str = "") ->
     shown_task = shown.task if len(shown.task) <= TASK_SHOWN else shown.task[: TASK_SHOWN - 1] + "…"
     task = json.dumps(shown_task, ensure_ascii=False)
     if isinstance(record, Case):
-        head = f"{label} worked example, solved in {record.steps} steps, for the task {task}:"
+        head = f"{label} worked example, solved in {_steps(record.steps)}, for the task {task}:"
     else:
         n = support(memory, record)
         head = f"{label} procedure shared by {n} verified successes, for tasks like {task}:"
