@@ -12,6 +12,7 @@ from purpose_agent.critic.purpose_function import PurposeFunction
 from purpose_agent.errors import PurposeAgentError
 from purpose_agent.evals import BenchmarkRunner, BenchmarkTask
 from purpose_agent.memory.immune import ImmuneSystem
+from purpose_agent.memory.learning import Learning
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, MemoryStatus
 from purpose_agent.models.base import Backend, Message
@@ -45,6 +46,7 @@ __all__ = [
     "FunctionTool",
     "ImmuneSystem",
     "LLMCompiler",
+    "Learning",
     "LocalBackend",
     "MemoryKind",
     "MemoryStatus",

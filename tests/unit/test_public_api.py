@@ -32,6 +32,7 @@ EXPECTED = {
     "MemoryKind",
     "MemoryStatus",
     "ImmuneSystem",
+    "Learning",  # the default learning path's one configuration (issue 10)
     "Tool",
     "FunctionTool",
     "ToolRegistry",

@@ -140,6 +140,8 @@ class Orchestrator:
         anomaly_policy: AnomalyPolicy | None = None,
         meta_reward: bool = False,
         tool_top_k: int | None = 5,
+        distiller_llm: Backend | str | None = None,
+        learning: Any | None = None,
     ) -> None:
         self.llm = resolve_backend(llm)
         self.environment = environment
@@ -153,7 +155,13 @@ class Orchestrator:
         self.critic_llm = resolve_backend(critic_llm) if critic_llm is not None else self.llm
         self.purpose_function = purpose_function or PurposeFunction(self.critic_llm)
         self.mode = mode
-        self.memory = _as_memory_hook(memory, self.llm, mode)
+        if learning is not None or distiller_llm is not None:
+            from purpose_agent.memory.learning import merge_teacher
+
+            learning = merge_teacher(learning, distiller_llm)
+        self.memory = _as_memory_hook(memory, self.llm, mode, learning)
+        #: the learning configuration (``purpose_agent.memory.learning.Learning``) of the memory
+        self.learning: Any = getattr(self.memory, "learning", None)
         self.phi_threshold = phi_threshold
         self.success_outcome = success_outcome
         self.ground_truth_phi = ground_truth_phi
@@ -163,7 +171,10 @@ class Orchestrator:
         store = self._calibration_store()
         if store is not None and getattr(self.purpose_function, "memory", False) is None:
             self.purpose_function.memory = store  # calibration examples reach the critic
-        self.actor = Actor(self.llm, layout=layout, max_tokens=actor_max_tokens)
+        actor_cls = Actor
+        if self.learning is not None and self.learning.train_attempts > 1:
+            from purpose_agent.memory.attempts import SamplingActor as actor_cls  # samples on retries
+        self.actor = actor_cls(self.llm, layout=layout, max_tokens=actor_max_tokens)
         self.retry_repeats = retry_repeats
         self.repeat_temperature = repeat_temperature
         if loop_patience is not None and (isinstance(loop_patience, bool) or loop_patience < 1):
@@ -177,6 +188,9 @@ class Orchestrator:
         self._usage = Usage(calls=0)
         for listener in listeners:
             self.bus.subscribe(listener)
+        attach = getattr(self.memory, "attach", None)
+        if callable(attach):
+            attach(self)  # the memory builds its validation runs like this orchestrator's runs
 
     # ------------------------------------------------------------------------------ helpers
     def _emit(self, run: Run, event: ev.Event) -> None:
@@ -691,6 +705,8 @@ class Orchestrator:
     async def arun_task(
         self, purpose: str, initial_state: State | None = None, max_steps: int = 20
     ) -> TaskResult:
+        if self._retries_failed_training():  # Learning(train_attempts=k): memory/attempts.py
+            return await self._arun_attempts(purpose, initial_state, max_steps)
         run = await self.astart(purpose, initial_state, max_steps)  # fails like a step (RunFailedError)
         try:
             while not run.done:
@@ -706,6 +722,20 @@ class Orchestrator:
 
     def run_task(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> TaskResult:
         return run_sync(lambda: self.arun_task(purpose, initial_state, max_steps))
+
+    def _retries_failed_training(self) -> bool:
+        """Learning(train_attempts > 1) in LEARNING_TRAIN, and no attempt series running yet."""
+        learning = self.learning
+        if learning is None or learning.train_attempts <= 1 or self.mode is not RunMode.LEARNING_TRAIN:
+            return False
+        from purpose_agent.memory.attempts import current_attempt
+
+        return current_attempt() is None
+
+    async def _arun_attempts(self, purpose: str, initial_state: State | None, max_steps: int) -> TaskResult:
+        from purpose_agent.memory.attempts import run_attempts
+
+        return await run_attempts(self, purpose, initial_state, max_steps)
 
 
 def _digest(text: str) -> str:
@@ -762,11 +792,18 @@ def _apply_tool_result(env: Environment, action: Action, result: Any, state: Sta
     return State({**state.data, "tool_results": results}, summary)
 
 
-def _as_memory_hook(memory: Any, llm: Backend, mode: RunMode) -> MemoryHook | None:
+def _as_memory_hook(memory: Any, llm: Backend, mode: RunMode, learning: Any = None) -> MemoryHook | None:
     if memory is None:
+        if learning is not None:
+            raise ConfigurationError("learning= (or distiller_llm=) needs memory=MemoryStore(path) or a path")
         return None
     if hasattr(memory, "compile_for") and hasattr(memory, "after_task"):
+        if learning is not None:
+            raise ConfigurationError(
+                "learning= (or distiller_llm=) configures the default memory path: pass the MemoryStore "
+                f"(or its path) as memory=, not a {type(memory).__name__}"
+            )
         return cast(MemoryHook, memory)
     from purpose_agent.memory.hook import as_hook  # the memory kernel's adapter
 
-    return as_hook(memory, llm, mode)
+    return as_hook(memory, llm, mode, learning)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -238,13 +238,19 @@ class BenchmarkRunner:
             if env is None:
                 raise ValueError(f"task {task.id!r} has no make_env")
             return setup.factory(env, mode, setup.hook(mode))
-        hook = given.memory
-        if isinstance(hook, StoreMemoryHook):
+        hook: Any = given.memory
+        learning = None
+        if isinstance(hook, StoreMemoryHook) and hook.learning is not None:
+            # the default path: the same learning (its held-out tasks are shared by store file)
+            teacher = None if hook.llm is given.llm else hook.llm
+            hook, learning = hook.store.with_mode(mode), replace(hook.learning, teacher=teacher)
+        elif isinstance(hook, StoreMemoryHook):
             hook = StoreMemoryHook(hook.store.with_mode(mode), llm=self.llm, distill=hook.distill, ci=hook.ci)
         return Orchestrator(
             self.llm, env or given.environment, critic_llm=self.critic_llm, memory=hook, mode=mode,
             purpose_function=given.purpose_function if given.purpose_function.llm is not given.llm else None,
             phi_threshold=given.phi_threshold, success_outcome=given.success_outcome, trace=given.trace_enabled,
+            learning=learning,
         )  # fmt: skip
 
     def _unit(
@@ -290,7 +296,12 @@ class BenchmarkRunner:
         decisions = gate_candidates(setup.ci, setup.store, self.config.settings.gate_limit)
         cost = self._meter() - m0
         rec = {
-            "decisions": [{"id": d.memory_id, "action": d.action, "gain": d.gain, "reason": d.reason[:300]} for d in decisions],
+            "decisions": [
+                {"id": d.memory_id, "action": d.action, "gain": d.gain, "wins": d.wins, "losses": d.losses,
+                 "ties": d.ties, "pairs": d.pairs, "runs": d.runs, "calls": d.calls,
+                 "seconds": round(d.seconds, 3), "reason": d.reason[:300]}
+                for d in decisions
+            ],
             "promoted": sum(d.action == "promoted" for d in decisions),
             "rejected": sum(d.action == "rejected" for d in decisions),
             "calls": cost.calls, "tokens": cost.tokens, "model_time_s": round(cost.model_time_s, 3),

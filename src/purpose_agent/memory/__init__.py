@@ -1,6 +1,6 @@
 """The learning memory kernel: typed lessons in SQLite, retrieval, prompt compiler, distiller,
-memory CI, credit assignment. The immune system lives in ``purpose_agent.memory.immune`` and
-is imported lazily where it is needed."""
+memory CI, credit assignment, and the default learning path (``Learning``). The immune system
+lives in ``purpose_agent.memory.immune`` and is imported lazily where it is needed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from purpose_agent.memory.ci import Decision, MemoryCI
 from purpose_agent.memory.compiler import CompiledMemories, compile_memories
 from purpose_agent.memory.distiller import Candidate, Distiller, evolve
 from purpose_agent.memory.embeddings import Embedder, MiniLMEmbedder, embed_available
+from purpose_agent.memory.evidence import GateRule
+from purpose_agent.memory.learning import Learning
+from purpose_agent.memory.replay import ReplayTask, ValidationReplay
 from purpose_agent.memory.retrieval import fts_query
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import (
@@ -28,6 +31,8 @@ __all__ = [
     "Decision",
     "Distiller",
     "Embedder",
+    "GateRule",
+    "Learning",
     "Memory",
     "MemoryCI",
     "MemoryKind",
@@ -35,9 +40,11 @@ __all__ = [
     "MemoryStore",
     "MiniLMEmbedder",
     "ReplayResult",
+    "ReplayTask",
     "Retrieved",
     "StatusChange",
     "UnsafeMemoryError",
+    "ValidationReplay",
     "compile_memories",
     "embed_available",
     "evolve",

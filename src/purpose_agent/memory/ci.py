@@ -1,24 +1,43 @@
-"""Memory CI: immune scan → quarantine → replay with and without → promote or reject."""
+"""Memory CI: immune scan → quarantine → paired validation replay → promote, reject, or keep
+quarantined until the evidence decides (the rule is in ``purpose_agent.memory.evidence``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from statistics import fmean
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from purpose_agent.memory.evidence import (
+    GateRule,
+    Pair,
+    Tally,
+    UnitRun,
+    encode_reason,
+    past_evidence,
+)
 from purpose_agent.memory.store import MemoryStore, scan_text
 from purpose_agent.memory.types import HIGH_TRUST, MemoryKind, MemoryStatus, Scanner, coerce_kind
 
-#: replay(include_ids, exclude_ids) -> one outcome in [0, 1] per validation task (same seeds).
-Replay = Callable[[list[str], list[str]], Sequence[float]]
+#: replay(include_ids, exclude_ids) -> one outcome in [0, 1] per validation unit, same units and
+#: seeds both ways (None: that run reported no ground truth). A replay with ``units()`` and
+#: ``run_unit(key, include, exclude)`` (see ``evidence.UnitReplay``) is run one unit at a time.
+Replay = Callable[[list[str], list[str]], Sequence[float | None]]
 Action = Literal["promoted", "rejected", "skipped", "deferred"]
 P = MemoryStatus
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What the CI did with one memory, and why."""
+    """What the CI did with one memory, why, on which numbers, and what the gate cost.
+
+    ``mean_with`` / ``mean_without`` / ``gain`` / ``wins`` / ``losses`` / ``ties`` / ``p_value``
+    are over every paired unit so far (this gate and earlier ones); ``new_pairs`` ran in this
+    gate. ``runs``, ``calls`` and ``seconds`` are this gate's cost for this candidate (a shared
+    baseline run is counted once, for the candidate that ran it; ``baseline_reused`` counts
+    the baseline runs it took from the gate's cache instead). ``calls`` is None when the
+    replay does not report model calls.
+    """
 
     memory_id: str
     action: Action
@@ -26,38 +45,98 @@ class Decision:
     mean_with: float | None = None
     mean_without: float | None = None
     gain: float | None = None
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+    p_value: float | None = None
+    pairs: int = 0
+    new_pairs: int = 0
+    no_ground_truth: int = 0
+    runs: int = 0
+    calls: int | None = 0
+    seconds: float = 0.0
+    baseline_reused: int = 0
 
     @property
     def promoted(self) -> bool:
         return self.action == "promoted"
 
 
+@dataclass
+class _Gate:
+    """One gate (one ``process`` call): the baseline runs shared by its candidates, keyed by
+    the promoted set they ran with and the unit."""
+
+    baselines: dict[tuple[frozenset[str], str], UnitRun] = field(default_factory=dict)
+    legacy: dict[frozenset[str], list[float | None]] = field(default_factory=dict)
+
+
+@dataclass
+class _Cost:
+    runs: int = 0
+    calls: int | None = 0
+    reused: int = 0
+
+    def add(self, run: UnitRun) -> None:
+        self.runs += 1
+        if self.calls is not None:
+            self.calls += run.calls
+
+
 class MemoryCI:
-    """Gate candidates into the prompt. Promote when mean(with) − mean(without) ≥ min_gain − noise."""
+    """Gate candidates into the prompt on positive evidence only.
+
+    Each candidate is scanned, quarantined, then replayed on validation units with and without
+    it (same tasks, seeds and store state). The decision follows ``GateRule`` (see
+    ``purpose_agent.memory.evidence``): promote iff wins > losses, one-sided sign test
+    p ≤ ``alpha`` and mean gain > max(``noise``, ``min_gain``); reject iff the mirror holds
+    against it; otherwise it stays quarantined, and a later gate replays it on units it has not
+    seen (its earlier pairs are read back from the store). A tie is no evidence: a lesson with
+    a gain of +0.00 is never promoted.
+
+    Cost: in one ``process`` call the "without" runs are shared by all candidates (they depend
+    only on the promoted set, the unit and the seed); a replay with ``run_unit`` is run one unit
+    at a time, at most ``units_per_gate`` new units (None: all units not yet seen), and stops as
+    soon as the rule decides, or at a tie once the units left in this gate cannot decide it.
+    """
 
     def __init__(
         self,
         store: MemoryStore,
-        replay: Replay | None,
+        replay: Replay | Any | None,
         *,
         scanner: Scanner | None = None,
         min_gain: float = 0.0,
         noise: float = 0.05,
+        alpha: float = 0.1,
+        units_per_gate: int | None = None,
     ) -> None:
         self.store = store
         self.replay = replay
         self.scanner = scanner
         self.min_gain = min_gain
         self.noise = noise
+        self.rule = GateRule(alpha=alpha, noise=noise, min_gain=min_gain)
+        if units_per_gate is not None and units_per_gate < 1:
+            raise ValueError(f"units_per_gate must be ≥ 1 or None, got {units_per_gate}")
+        self.units_per_gate = units_per_gate
 
     def _scan(self, text: str, kind: str, scope: str) -> tuple[bool, str]:
         return scan_text(self.scanner or self.store.scanner(), text, kind, scope)
 
     def process(self, candidate_ids: Sequence[str]) -> list[Decision]:
-        """Run every candidate through the gate, one at a time (each sees the ones promoted before it)."""
-        return [self.process_one(mid) for mid in dict.fromkeys(candidate_ids)]
+        """One gate: every candidate in turn (each sees the ones promoted before it), the
+        baseline runs shared between them."""
+        gate = _Gate()
+        return [self._process(mid, gate) for mid in dict.fromkeys(candidate_ids)]
 
     def process_one(self, memory_id: str) -> Decision:
+        return self._process(memory_id, _Gate())
+
+    def _promoted(self) -> frozenset[str]:
+        return frozenset(m.id for m in self.store.list(status=P.PROMOTED))
+
+    def _process(self, memory_id: str, gate: _Gate) -> Decision:
         store = self.store
         m = store.get(memory_id)
         if m.status not in (P.CANDIDATE, P.QUARANTINED):
@@ -70,31 +149,165 @@ class MemoryCI:
             store.quarantine(memory_id, "immune scan passed; awaiting validation replay")
         if self.replay is None:
             return Decision(memory_id, "deferred", "quarantined; no replay function configured")
+        t0 = time.perf_counter()
+        past = past_evidence(store, memory_id)
+        cost = _Cost()
+        new: list[Pair] = []
+        no_gt: list[str] = []
         try:
-            with_s = [float(x) for x in self.replay([memory_id], [])]
-            without_s = [float(x) for x in self.replay([], [memory_id])]
+            if callable(getattr(self.replay, "run_unit", None)) and callable(
+                getattr(self.replay, "units", None)
+            ):
+                ran = self._run_units(memory_id, past.pairs(), past.seen, gate, cost, new, no_gt)
+            else:
+                ran = self._run_legacy(memory_id, gate, cost, new, no_gt)
         except Exception as exc:  # a failed replay leaves the candidate quarantined
             return Decision(memory_id, "deferred", f"replay failed: {type(exc).__name__}: {exc}")
-        if not with_s or not without_s:
-            return Decision(memory_id, "deferred", "replay returned no outcomes")
-        mw, mo = fmean(with_s), fmean(without_s)
-        gain = mw - mo
-        threshold = self.min_gain - self.noise
-        ok = gain >= threshold
-        reason = (
-            f"validation replay on {len(with_s)} tasks: with={mw:.3f} without={mo:.3f} gain={gain:+.3f} "
-            f"{'≥' if ok else '<'} threshold {threshold:+.3f}"
+        seconds = time.perf_counter() - t0
+        if not ran:
+            empty = getattr(self.replay, "empty_reason", "") or "no validation units to replay"
+            why = "no new validation units" if past.seen or past.anonymous else empty
+            t = self.rule.tally(past.pairs())
+            return self._decision(memory_id, "deferred", f"quarantined; {why}", t, 0, 0, cost, seconds)
+        t = self.rule.tally(past.pairs(new))
+        verdict = self.rule.verdict(t)
+        action: Action = {"promote": "promoted", "reject": "rejected"}.get(verdict, "deferred")  # type: ignore[assignment]
+        reason = self._reason(t, len(new), len(no_gt) + len(past.no_ground_truth), verdict, cost, seconds)
+        store.record_replay(
+            memory_id,
+            [p.with_ for p in new],
+            [p.without for p in new],
+            action,
+            encode_reason(
+                reason,
+                [p.key for p in new],
+                no_gt,
+                {"runs": cost.runs, "calls": cost.calls, "seconds": round(seconds, 3)},
+            ),
         )
-        action: Action = "promoted" if ok else "rejected"
-        store.record_replay(memory_id, with_s, without_s, action, reason)
-        if ok:
+        if action == "promoted":
             try:
                 store.promote(memory_id, reason)
             except Exception as exc:  # the store's own scan rejected it
-                return Decision(memory_id, "rejected", str(exc), mw, mo, gain)
-        else:
+                return self._decision(memory_id, "rejected", str(exc), t, len(new), len(no_gt), cost, seconds)
+        elif action == "rejected":
             store.reject(memory_id, reason)
-        return Decision(memory_id, action, reason, mw, mo, gain)
+        return self._decision(memory_id, action, reason, t, len(new), len(no_gt), cost, seconds)
+
+    def _run_units(
+        self,
+        memory_id: str,
+        earlier: list[Pair],
+        seen: set[str],
+        gate: _Gate,
+        cost: _Cost,
+        new: list[Pair],
+        no_gt: list[str],
+    ) -> bool:
+        replay = self.replay
+        todo = [u for u in replay.units() if u not in seen]  # type: ignore[union-attr]
+        if self.units_per_gate is not None:
+            todo = todo[: self.units_per_gate]
+        promoted = self._promoted()
+        for i, key in enumerate(todo):
+            cache_key = (promoted, key)
+            base = gate.baselines.get(cache_key)
+            if base is None:
+                base = replay.run_unit(key, [], [memory_id])  # type: ignore[union-attr]
+                gate.baselines[cache_key] = base
+                cost.add(base)
+            else:
+                cost.reused += 1
+            if base.outcome is None:  # no ground truth on this unit: no evidence, skip the 'with' run
+                no_gt.append(key)
+                continue
+            run = replay.run_unit(key, [memory_id], [])  # type: ignore[union-attr]
+            cost.add(run)
+            if run.outcome is None:
+                no_gt.append(key)
+                continue
+            new.append(Pair(key, float(run.outcome), float(base.outcome)))
+            pairs = [*earlier, *new]
+            if self.rule.verdict(self.rule.tally(pairs)) != "undecided":
+                break  # decided
+            if abs(new[-1].diff) <= self.rule.tie and not self.rule.reachable(pairs, len(todo) - i - 1):
+                break  # a tie, and the units left in this gate cannot decide it
+        return bool(todo)
+
+    def _run_legacy(
+        self, memory_id: str, gate: _Gate, cost: _Cost, new: list[Pair], no_gt: list[str]
+    ) -> bool:
+        """A plain ``replay(include, exclude)`` callable: all units at once, keyed by position."""
+        replay: Replay = self.replay  # type: ignore[assignment]
+        cost.calls = None
+        with_s = list(replay([memory_id], []))
+        promoted = self._promoted()
+        without_s = gate.legacy.get(promoted)
+        if without_s is None:
+            without_s = list(replay([], [memory_id]))
+            gate.legacy[promoted] = without_s
+        else:
+            cost.reused += len(without_s)
+        cost.runs += len(with_s) + (0 if cost.reused else len(without_s))
+        for i, (w, o) in enumerate(zip(with_s, without_s, strict=False)):
+            if w is None or o is None:
+                no_gt.append(f"#{i}")
+            else:
+                new.append(Pair(f"#{i}", float(w), float(o)))
+        return bool(with_s or without_s)
+
+    def _reason(self, t: Tally, new: int, no_gt: int, verdict: str, cost: _Cost, seconds: float) -> str:
+        calls = "?" if cost.calls is None else str(cost.calls)
+        head = (
+            f"validation replay on {t.pairs} paired units ({new} new): with={t.mean_with or 0.0:.3f} "
+            f"without={t.mean_without or 0.0:.3f} gain={t.gain or 0.0:+.3f}; wins {t.wins}, "
+            f"losses {t.losses}, ties {t.ties}; sign test p={min(t.p_for, t.p_against):.3f}"
+            if t.pairs
+            else "no paired validation units with ground truth"
+        )
+        if no_gt:
+            head += f"; {no_gt} units reported no ground truth (the gate does not decide on Φ)"
+        verdicts = {
+            "promote": "promoted: evidence that it helps",
+            "reject": "rejected: evidence that it hurts",
+            "undecided": "kept quarantined: no evidence either way yet",
+        }
+        return (
+            f"{head}; {verdicts[verdict]} ({self.rule.describe()}); gate cost {cost.runs} runs, "
+            f"{calls} calls, {seconds:.2f}s"
+            + (f", {cost.reused} baseline runs shared" if cost.reused else "")
+        )
+
+    @staticmethod
+    def _decision(
+        memory_id: str,
+        action: Action,
+        reason: str,
+        t: Tally,
+        new: int,
+        no_gt: int,
+        cost: _Cost,
+        seconds: float,
+    ) -> Decision:
+        return Decision(
+            memory_id,
+            action,
+            reason,
+            t.mean_with,
+            t.mean_without,
+            t.gain,
+            t.wins,
+            t.losses,
+            t.ties,
+            min(t.p_for, t.p_against) if t.pairs else None,
+            t.pairs,
+            new,
+            no_gt,
+            cost.runs,
+            cost.calls,
+            seconds,
+            cost.reused,
+        )
 
     def teach(
         self,

@@ -4,28 +4,48 @@ step, and what to learn after a task, according to the run mode."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
+from purpose_agent.errors import ConfigurationError
+from purpose_agent.memory.attempts import current_attempt, failure_note, should_retry, with_note
 from purpose_agent.memory.ci import MemoryCI
 from purpose_agent.memory.compiler import compile_memories
 from purpose_agent.memory.distiller import Distiller
+from purpose_agent.memory.events import TrainingAttempt
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, Retrieved
 from purpose_agent.models.base import Backend
 
+if TYPE_CHECKING:
+    from purpose_agent.core.orchestrator import Orchestrator
+    from purpose_agent.memory.learning import Learner, Learning
+
 #: what the actor may see: every kind but the critic's calibration examples
 ACTOR_KINDS = tuple(k for k in MemoryKind if k is not MemoryKind.CRITIC_CALIBRATION)
 
+#: a learning source: (store, finished run) -> ids of the candidates it wrote
+Source = Callable[[MemoryStore, TaskResult], list[str]]
+
+
+def _harvest(store: MemoryStore, result: TaskResult) -> list[str]:
+    from purpose_agent.memory.sources import harvest
+
+    return harvest(store, result)
+
 
 class StoreMemoryHook:
-    """Retrieval + prompt compilation before steps; credit, distillation and memory CI after tasks.
+    """Retrieval + prompt compilation before steps; credit, candidates and the gate after tasks.
 
     - ``LEARNING_TRAIN``: inclusions recorded, the included memories credited from the outcome
-      (ground truth when present, else Φ/10), new candidates distilled, and passed through the
-      memory CI when one is given (else they wait in the store as candidates).
+      (ground truth when present, else Φ/10), new candidates written by the grounded sources
+      (``purpose_agent.memory.sources.harvest``) and by the free-text distiller (model ``llm``,
+      the teacher), then gated: by ``ci`` when one is given (the new candidates only), else by
+      the ``learning`` gate when one is configured (``purpose_agent.memory.learning``), else
+      they wait in the store as candidates. ``distill=False`` writes no candidates at all.
     - ``LEARNING_VALIDATION``: inclusions recorded as staging data only.
     - ``EVAL_TEST``: nothing is written.
     """
@@ -38,6 +58,8 @@ class StoreMemoryHook:
         mode: RunMode | None = None,
         distill: bool = True,
         ci: MemoryCI | None = None,
+        learning: Learning | None = None,
+        sources: Sequence[Source] | None = None,
         budget_tokens: int = 400,
         shared: int = 2,
         routed: int = 4,
@@ -49,6 +71,8 @@ class StoreMemoryHook:
         self.llm = llm
         self.distill = distill
         self.ci = ci
+        self.learning = learning
+        self.sources: tuple[Source, ...] = (_harvest,) if sources is None else tuple(sources)
         self.budget_tokens = budget_tokens
         self.shared = shared
         self.routed = routed
@@ -56,6 +80,16 @@ class StoreMemoryHook:
         # validation replays force a candidate into (or out of) the prompt
         self.force_include = tuple(force_include)
         self.force_exclude = tuple(force_exclude)
+        self.learner: Learner | None = None
+        if learning is not None:
+            from purpose_agent.memory.learning import Learner
+
+            self.learner = Learner(self.store, learning)
+
+    def attach(self, orch: Orchestrator) -> None:
+        """Called by the Orchestrator this hook serves (validation runs are built like its runs)."""
+        if self.learner is not None:
+            self.learner.bind(orch)
 
     def status_report(self) -> dict[str, Any]:
         return self.store.status_report()
@@ -72,7 +106,23 @@ class StoreMemoryHook:
         # defence in depth: a promoted memory was scanned, but re-scan before it enters a prompt
         safe = [r for r in retrieved if self.store.scanner().scan(r.memory.text).safe]
         compiled = compile_memories(safe, budget_tokens=self.budget_tokens, count_tokens=self.count_tokens)
-        return compiled.text, list(compiled.ids)
+        return with_note(compiled.text), list(compiled.ids)
+
+    def _candidates(self, result: TaskResult, out: list[ev.Event]) -> list[str]:
+        """New candidate ids from every source; the distiller is one more source, never the only one."""
+        new_ids: list[str] = []
+        for source in self.sources:
+            try:
+                new_ids += source(self.store, result)
+            except Exception as exc:  # one failing source must not lose the others
+                out.append(ev.ErrorRaised(where="memory.harvest", message=repr(exc)))
+        if self.llm is not None:
+            new_ids += Distiller(self.llm, store=self.store).learn(result)
+        new_ids = list(dict.fromkeys(new_ids))
+        for mid in new_ids:
+            m = self.store.get(mid)
+            out.append(ev.CandidateProposed(memory_id=mid, memory_kind=m.kind.value, text=m.text[:300]))
+        return new_ids
 
     def after_task(self, result: TaskResult, mode: RunMode) -> list[ev.Event]:
         if mode is RunMode.EVAL_TEST:
@@ -86,22 +136,66 @@ class StoreMemoryHook:
         outcome = result.credit_outcome  # ground truth, else Φ/10 weighted by trust in Φ
         if ids:
             self.store.credit(ids, outcome, result.run_id)
-        if not self.distill or self.llm is None:
-            return out
-        new_ids = Distiller(self.llm, store=self.store).learn(result)
-        for mid in new_ids:
-            m = self.store.get(mid)
-            out.append(ev.CandidateProposed(memory_id=mid, memory_kind=m.kind.value, text=m.text[:300]))
-        if self.ci is not None and new_ids:
-            for d in self.ci.process(new_ids):
-                if d.action in ("promoted", "rejected"):
-                    out.append(ev.MemoryDecided(kind=d.action, memory_id=d.memory_id, reason=d.reason[:500]))
+        learner = self.learner
+        held_out = learner is not None and learner.take_holdout(result)
+        ctx = current_attempt()
+        retry = not held_out and should_retry(result, ctx)
+        if ctx is not None:
+            ctx.retry = retry
+            if retry:
+                ctx.note = failure_note(result)
+            out.append(
+                TrainingAttempt(
+                    attempt=ctx.attempt,
+                    total=ctx.total,
+                    success=result.success,
+                    outcome=result.outcome,
+                    retry=retry,
+                    learned=not retry and not held_out and self.distill,
+                )
+            )
+        if learner is not None:
+            out += learner.notices()
+        if retry:
+            return out  # learn from the attempt that ends the series
+        new_ids = self._candidates(result, out) if self.distill and not held_out else []
+        if self.ci is not None:
+            if new_ids:
+                from purpose_agent.memory.learning import decision_events
+
+                out += decision_events(self.ci.process(new_ids))
+        elif learner is not None:
+            from purpose_agent.memory.learning import decision_events
+
+            out += decision_events(learner.gate(new_ids))
         return out
 
 
-def as_hook(memory: Any, llm: Backend, mode: RunMode) -> StoreMemoryHook:
-    if isinstance(memory, MemoryStore):
-        return StoreMemoryHook(memory, llm=llm, mode=mode)
-    raise TypeError(
-        f"memory must be a MemoryStore or a hook with compile_for/after_task, got {type(memory).__name__}"
-    )
+def as_hook(
+    memory: Any,
+    llm: Backend,
+    mode: RunMode,
+    learning: Learning | None = None,
+) -> StoreMemoryHook:
+    """The default path: a MemoryStore (or a path to one) with the learning gate."""
+    from purpose_agent.memory.learning import Learning, resolve_teacher
+
+    if isinstance(memory, (str, Path)):
+        memory = MemoryStore(
+            memory, mode=RunMode.EVAL_TEST if mode is RunMode.EVAL_TEST else RunMode.LEARNING_TRAIN
+        )
+    if not isinstance(memory, MemoryStore):
+        raise TypeError(
+            "memory must be a MemoryStore, a path to one, or a hook with compile_for/after_task, "
+            f"got {type(memory).__name__}"
+        )
+    if memory.mode is RunMode.EVAL_TEST and mode is not RunMode.EVAL_TEST:
+        raise ConfigurationError(
+            f"memory store {str(memory.path)!r} is opened read-only (EVAL_TEST) but the Orchestrator "
+            f"runs in {mode.name}, which learns: open it with MemoryStore(path) to learn, or pass "
+            "mode=RunMode.EVAL_TEST to evaluate without writing"
+        )
+    config = learning or Learning()
+    teacher = resolve_teacher(config.teacher) if config.teacher is not None else llm
+    count = getattr(llm, "count_tokens", None)
+    return StoreMemoryHook(memory, llm=teacher, mode=mode, learning=config, count_tokens=count)

@@ -1,93 +1,193 @@
-"""Validation replay for the memory CI: run the validation tasks through the Orchestrator in
+"""Validation replay for the memory CI: run validation tasks through the Orchestrator in
 ``LEARNING_VALIDATION`` mode with a candidate forced into, or kept out of, the prompt, with the
-same tasks and seeds both ways."""
+same tasks and seeds both ways.
+
+Replays score from ground truth (``ground_truth_phi=True``) and make no critic calls: a state
+without an outcome gets Φ = 0 with zero confidence (it only feeds the actor's progress line,
+the same way with and without the candidate). A unit's outcome is the environment's ground
+truth at the end of the run, or None when it reported none: the gate never decides on Φ.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.orchestrator import Orchestrator
-from purpose_agent.core.types import State
+from purpose_agent.core.types import Action, Score, State
+from purpose_agent.critic.purpose_function import CriticCall, PurposeFunction
 from purpose_agent.errors import RunFailedError
-from purpose_agent.memory.hook import StoreMemoryHook
+from purpose_agent.memory.attempts import ATTEMPT
+from purpose_agent.memory.evidence import UnitRun
 from purpose_agent.memory.store import MemoryStore
-from purpose_agent.models.base import Backend
+from purpose_agent.models.base import Backend, BaseBackend, Message, RawCompletion
+
+#: (environment, memory hook) -> the Orchestrator a validation run uses
+OrchestratorFactory = Callable[[Environment, Any], Orchestrator]
 
 
 @dataclass(frozen=True)
 class ReplayTask:
-    """A validation task: its purpose and an environment per seed."""
+    """A validation task: its purpose and an environment per seed.
+
+    ``key`` names the task across gates (evidence is accumulated per task and seed; default:
+    its position and purpose). ``make_orchestrator`` builds the run's Orchestrator (default: a
+    plain one on the replay's model, without tools)."""
 
     purpose: str
     make_env: Callable[[int], Environment]
     initial_state: State | None = None
     max_steps: int = 6
+    key: str = ""
+    make_orchestrator: OrchestratorFactory | None = None
 
 
-def _reseed(llm: Backend, seed: int) -> None:
+class _NoModel(BaseBackend):
+    name = "no-critic"
+
+    async def _generate(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        *,
+        max_tokens: int,
+        temperature: float,
+    ) -> RawCompletion:
+        raise RuntimeError("validation replays make no critic calls")
+
+
+class NoCriticPurposeFunction(PurposeFunction):
+    """Φ for validation replays without a model call: with ``ground_truth_phi=True`` a state
+    with an outcome is scored from it by the orchestrator; any other state gets Φ = 0 with
+    zero confidence."""
+
+    def __init__(self) -> None:
+        super().__init__(_NoModel(), cache=False)
+
+    async def ascore(
+        self,
+        purpose: str,
+        state: State,
+        previous: State | None = None,
+        action: Action | None = None,
+        **_: Any,
+    ) -> CriticCall:
+        return CriticCall(Score(0.0, "no ground truth for this state", "", 0.0, False, "fallback"), None)
+
+
+def _reseed(llm: Backend | None, seed: int) -> None:
     reseed = getattr(llm, "reseed", None)
     if callable(reseed):
         reseed(seed)
 
 
 class ValidationReplay:
-    """``replay(include_ids, exclude_ids) -> outcomes`` as ``MemoryCI`` expects.
+    """The replay ``MemoryCI`` runs: ``units()`` and ``run_unit(key, include, exclude)`` (one
+    validation run), and ``replay(include_ids, exclude_ids) -> outcomes`` for all units.
 
-    Each outcome is the ground truth when the environment has it, else Φ/10; a run whose
-    model fails counts as 0.0.
+    ``tasks`` is a sequence, or a callable returning the current tasks (validation sets that
+    grow, such as held-out training tasks). A unit is (task, seed), keyed ``"<task key>#<seed>"``.
+    ``critic_llm``: when given, states without ground truth are scored by this critic instead
+    of Φ = 0 (for the actor's progress line only; outcomes still come from ground truth). A
+    run whose model fails counts as outcome 0.0.
     """
 
     def __init__(
         self,
         store: MemoryStore,
         llm: Backend,
-        tasks: Sequence[ReplayTask],
+        tasks: Sequence[ReplayTask] | Callable[[], Sequence[ReplayTask]],
         *,
         critic_llm: Backend | None = None,
         seeds: Sequence[int] = (0,),
         trace: bool = False,
+        make_orchestrator: OrchestratorFactory | None = None,
     ) -> None:
-        if not tasks:
+        if not callable(tasks) and not tasks:
             raise ValueError("a validation replay needs at least one task")
-        self.store = store.with_mode(RunMode.LEARNING_VALIDATION)
+        if not seeds:
+            raise ValueError("a validation replay needs at least one seed")
+        self.store = (
+            store
+            if store.mode is RunMode.LEARNING_VALIDATION
+            else store.with_mode(RunMode.LEARNING_VALIDATION)
+        )
         self.llm = llm
         self.critic_llm = critic_llm
-        self.tasks = list(tasks)
+        self._tasks = tasks if callable(tasks) else list(tasks)
         self.seeds = list(seeds)
         self.trace = trace
+        self.make_orchestrator = make_orchestrator
         self.runs = 0
+        self.calls = 0
+        self.empty_reason = ""
 
-    def __call__(self, include_ids: Sequence[str], exclude_ids: Sequence[str]) -> list[float]:
-        outcomes: list[float] = []
-        for task in self.tasks:
+    @property
+    def tasks(self) -> list[ReplayTask]:
+        return list(self._tasks() if callable(self._tasks) else self._tasks)
+
+    def _index(self) -> dict[str, tuple[ReplayTask, int]]:
+        out: dict[str, tuple[ReplayTask, int]] = {}
+        for i, task in enumerate(self.tasks):
+            base = task.key or f"{i}:{task.purpose[:80]}"
             for seed in self.seeds:
-                _reseed(self.llm, seed)
-                if self.critic_llm is not None and self.critic_llm is not self.llm:
-                    _reseed(self.critic_llm, seed)
-                hook = StoreMemoryHook(
-                    self.store,
-                    distill=False,
-                    force_include=include_ids,
-                    force_exclude=exclude_ids,
-                    count_tokens=getattr(self.llm, "count_tokens", None),
-                )
-                orch = Orchestrator(
-                    self.llm,
-                    task.make_env(seed),
-                    critic_llm=self.critic_llm,
-                    memory=hook,
-                    mode=RunMode.LEARNING_VALIDATION,
-                    trace=self.trace,
-                )
-                self.runs += 1
-                try:
-                    result = orch.run_task(task.purpose, task.initial_state, task.max_steps)
-                except RunFailedError:
-                    outcomes.append(0.0)
-                    continue
-                outcome = result.outcome if result.outcome is not None else result.final_phi / 10.0
-                outcomes.append(float(outcome))
-        return outcomes
+                out[f"{base}#{seed}"] = (task, seed)
+        return out
+
+    def units(self) -> list[str]:
+        return list(self._index())
+
+    def _orchestrator(self, task: ReplayTask, env: Environment, hook: Any) -> Orchestrator:
+        factory = task.make_orchestrator or self.make_orchestrator
+        if factory is not None:
+            return factory(env, hook)
+        return Orchestrator(
+            self.llm,
+            env,
+            critic_llm=self.critic_llm,
+            memory=hook,
+            mode=RunMode.LEARNING_VALIDATION,
+            trace=self.trace,
+            ground_truth_phi=True,
+            purpose_function=None if self.critic_llm is not None else NoCriticPurposeFunction(),
+        )
+
+    def run_unit(self, key: str, include: Sequence[str], exclude: Sequence[str]) -> UnitRun:
+        from purpose_agent.memory.hook import StoreMemoryHook
+
+        try:
+            task, seed = self._index()[key]
+        except KeyError:
+            raise KeyError(f"no validation unit {key!r}") from None
+        _reseed(self.llm, seed)
+        if self.critic_llm is not None and self.critic_llm is not self.llm:
+            _reseed(self.critic_llm, seed)
+        hook = StoreMemoryHook(
+            self.store,
+            distill=False,
+            force_include=include,
+            force_exclude=exclude,
+            count_tokens=getattr(self.llm, "count_tokens", None),
+        )
+        orch = self._orchestrator(task, task.make_env(seed), hook)
+        self.runs += 1
+        t0 = time.perf_counter()
+        token = ATTEMPT.set(None)  # a replay is never a training attempt (no retry note, no sampling)
+        try:
+            result = orch.run_task(task.purpose, task.initial_state, task.max_steps)
+            outcome = None if result.outcome is None else float(result.outcome)
+        except RunFailedError as exc:
+            result = exc.result  # type: ignore[assignment]
+            outcome = 0.0
+        finally:
+            ATTEMPT.reset(token)
+        calls = int(getattr(getattr(result, "usage", None), "calls", 0) or 0)
+        self.calls += calls
+        return UnitRun(outcome, calls, time.perf_counter() - t0)
+
+    def __call__(self, include_ids: Sequence[str], exclude_ids: Sequence[str]) -> list[float | None]:
+        return [self.run_unit(k, include_ids, exclude_ids).outcome for k in self.units()]

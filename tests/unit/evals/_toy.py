@@ -46,7 +46,8 @@ def make_env(_seed: int) -> SimpleEnvironment:
 
 def tasks(seed: int) -> list[BenchmarkTask]:
     out = []
-    for split, n in (("train", 4), ("validation", 1), ("test", 3)):
+    # four validation tasks: the gate promotes on evidence (four paired wins), not on one run
+    for split, n in (("train", 4), ("validation", 4), ("test", 3)):
         for i in range(n):
             out.append(
                 BenchmarkTask(

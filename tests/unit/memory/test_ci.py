@@ -63,15 +63,22 @@ def test_harmful_candidate_is_rejected_and_never_retrieved(env):
     assert store.retrieve("lesson hurts skip unit check") == []
 
 
-def test_within_noise_is_promoted_beyond_noise_is_not(tmp_path):
+def test_within_noise_stays_quarantined_beyond_noise_is_rejected(tmp_path):
+    """Issue 10: "does not hurt beyond noise" is no evidence that it helps. A loss of 0.02 on
+    every unit is within noise=0.05 (kept quarantined, was promoted before) and beyond
+    noise=0.01 (rejected); a gain below min_gain is no evidence either way (kept quarantined,
+    was rejected before)."""
     store = make_store(tmp_path / "m.db")
     replay = FakeReplay(store)
     mid = store.add("A neutral lesson about naming", K.SKILL_CARD)
-    assert MemoryCI(store, replay, noise=0.05).process([mid])[0].action == "promoted"
+    d = MemoryCI(store, replay, noise=0.05).process([mid])[0]
+    assert d.action == "deferred" and store.get(mid).status is S.QUARANTINED
+    assert "kept quarantined" in d.reason
     mid2 = store.add("Another neutral lesson about spacing", K.SKILL_CARD)
     assert MemoryCI(store, replay, noise=0.01).process([mid2])[0].action == "rejected"
     mid3 = store.add("This helps a little with dates", K.SKILL_CARD)
-    assert MemoryCI(store, replay, min_gain=0.4, noise=0.05).process([mid3])[0].action == "rejected"
+    assert MemoryCI(store, replay, min_gain=0.4, noise=0.05).process([mid3])[0].action == "deferred"
+    assert store.get(mid3).status is S.QUARANTINED
     store.close()
 
 
