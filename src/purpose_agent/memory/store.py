@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from purpose_agent.memory import retrieval
 from purpose_agent.memory._base import StoreBase, new_id, scan_text
@@ -41,6 +41,15 @@ __all__ = ["MemoryStore", "scan_text"]
 P = MemoryStatus
 _STAGING_STATUSES = (P.CANDIDATE, P.QUARANTINED)
 _list = list
+#: How ``add`` finds the memory a text merges into: "near" (same normalised text, else token
+#: Jaccard ≥ ``dedupe_threshold``), "exact" (same normalised text only), "none" (never merges).
+Dedupe = Literal["near", "exact", "none"]
+DEDUPE_MODES: tuple[str, ...] = get_args(Dedupe)
+_INSERT = f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES ({','.join('?' * 21)})"
+
+
+def _linked_note(linked: Sequence[str]) -> str:
+    return f" (supersedes {', '.join(linked)})" if linked else ""
 
 
 class MemoryStore(StoreBase):
@@ -48,20 +57,67 @@ class MemoryStore(StoreBase):
 
     # ------------------------------------------------------------------ adding
     def _find_duplicate(
-        self, c: sqlite3.Connection, text: str, kind: MemoryKind, scope: str, key: str | None
+        self, c: sqlite3.Connection, text: str, kind: MemoryKind, scope: str, key: str | None, dedupe: str
     ) -> Memory | None:
+        if dedupe == "none":
+            return None
         row = c.execute(
             f"SELECT {MEMORY_COLUMNS} FROM memories WHERE kind = ? AND norm = ? AND scope = ? AND scope_key IS ? "
             "ORDER BY seq LIMIT 1",
             (kind.value, normalize_text(text), scope, key),
         ).fetchone()
-        if row is not None:
-            return row_to_memory(row)
+        if row is not None or dedupe == "exact":
+            return row_to_memory(row) if row is not None else None
         f = Filters(kinds=(kind,), statuses=tuple(P), scope=scope)
         for m, _rel in retrieval.recall_bm25(c, text, 10, f):
             if m.scope_key == key and jaccard(m.text, text) >= self.dedupe_threshold:
                 return m
         return None
+
+    def _insert(
+        self,
+        c: sqlite3.Connection,
+        mid: str,
+        kind: MemoryKind,
+        text: str,
+        status: MemoryStatus,
+        scope: str,
+        scope_key: str | None,
+        made_by: str,
+        sources: Sequence[str],
+        trust: float,
+        meta: dict[str, Any] | None,
+        now: float,
+        *,
+        q: float = 0.5,
+        supersedes: Sequence[str] = (),
+    ) -> None:
+        c.execute(
+            _INSERT,
+            (
+                mid,
+                kind.value,
+                text,
+                status.value,
+                scope,
+                scope_key,
+                made_by,
+                json.dumps(list(sources)),
+                trust,
+                q,
+                0,
+                0,
+                0,
+                0,
+                0,
+                json.dumps(list(supersedes)),
+                None,
+                json.dumps(meta or {}),
+                now,
+                now,
+                normalize_text(text),
+            ),
+        )
 
     def add(
         self,
@@ -76,15 +132,22 @@ class MemoryStore(StoreBase):
         trust: float | None = None,
         meta: dict[str, Any] | None = None,
         reason: str | None = None,
+        dedupe: Dedupe = "near",
     ) -> str:
-        """Store a lesson and return its id; a near-duplicate of the same kind and scope is
-        merged into the existing memory (counter bumped, sources joined) and its id returned.
-        ``reason`` goes to the status history (default: "added by <made_by>").
+        """Store a lesson and return its id; a duplicate of the same kind and scope is merged
+        into the existing memory (counter bumped, sources joined; its text and meta stay) and
+        its id returned. ``dedupe`` says what counts as a duplicate: "near" (the default: the
+        same normalised text, else token Jaccard ≥ ``dedupe_threshold``), "exact" (the same
+        normalised text only; a variant that differs by a word is stored as its own memory), or
+        "none" (never merge). ``reason`` goes to the status history (default: "added by <made_by>").
 
         Adding as PROMOTED scans the text first: an unsafe one is stored as its own rejected
         memory and UnsafeMemoryError is raised. A text only merges into a promoted memory once
         it has been scanned safe, and promoting a near-duplicate scans that one's text too.
+        Re-adding as PROMOTED never revives a superseded memory (a new one is stored instead).
         """
+        if dedupe not in DEDUPE_MODES:
+            raise ValueError(f"unknown dedupe {dedupe!r}; expected one of {DEDUPE_MODES}")
         kind, status = coerce_kind(kind), coerce_status(status)
         text = text.strip()
         if not text:
@@ -110,7 +173,7 @@ class MemoryStore(StoreBase):
         srcs = [str(s) for s in sources]
         now = time.time()
         with self._tx() as c:
-            dup = self._find_duplicate(c, text, kind, scope, scope_key)
+            dup = self._find_duplicate(c, text, kind, scope, scope_key, dedupe)
             created = dup is None or not self._may_merge(dup, text, status, scan)
             if dup is not None and not created:
                 mid = dup.id
@@ -124,38 +187,13 @@ class MemoryStore(StoreBase):
                 if status is P.PROMOTED and dup.status is not P.PROMOTED and scan(text)[0]:
                     c.execute("UPDATE memories SET status = ? WHERE id = ?", (P.PROMOTED.value, dup.id))
                     why_promoted = reason or f"promoted on re-add by {made_by}"
-                    self._history(c, dup.id, dup.status, P.PROMOTED, why_promoted)
+                    linked = self._link_supersessions(c, dup, why_promoted, now)
+                    self._history(c, dup.id, dup.status, P.PROMOTED, why_promoted + _linked_note(linked))
             else:
                 mid = new_id()
                 safe, why = scan(text) if status is P.PROMOTED else (True, "")
                 final = status if safe else P.REJECTED
-                c.execute(
-                    f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES "
-                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        mid,
-                        kind.value,
-                        text,
-                        final.value,
-                        scope,
-                        scope_key,
-                        made_by,
-                        json.dumps(srcs),
-                        trust_v,
-                        0.5,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                        "[]",
-                        None,
-                        json.dumps(meta or {}),
-                        now,
-                        now,
-                        normalize_text(text),
-                    ),
-                )
+                self._insert(c, mid, kind, text, final, scope, scope_key, made_by, srcs, trust_v, meta, now)
                 why_added = reason or f"added by {made_by}"
                 self._history(c, mid, None, final, why_added + ("" if safe else f"; {why}"))
         if status is P.PROMOTED and not scan(text)[0]:
@@ -173,6 +211,8 @@ class MemoryStore(StoreBase):
         transaction, only when a duplicate needs them)."""
         if status is P.REJECTED or (status is P.PROMOTED and not scan(text)[0]):
             return dup.status is P.REJECTED
+        if status is P.PROMOTED and dup.superseded_by is not None:
+            return False  # a superseded memory is restored by a rollback only
         if status is P.PROMOTED:
             return dup.status is P.PROMOTED or dup.text == text or scan(dup.text)[0]
         if dup.status is P.PROMOTED and self.mode.can_write:  # a candidate joining a live memory
@@ -184,6 +224,9 @@ class MemoryStore(StoreBase):
         """Move a memory to ``status`` with a reason (kept in its history); returns it updated.
 
         Promotion scans the text first; an unsafe memory is rejected and UnsafeMemoryError raised.
+        Promoting a memory that declares it supersedes others (``supersede(..., status=CANDIDATE)``)
+        archives them in the same transaction, linked both ways, so ``rollback`` restores them.
+        A superseded memory cannot be promoted (ValueError: roll back its successor instead).
         LEARNING_VALIDATION may only quarantine; EVAL_TEST raises.
         """
         status = coerce_status(status)
@@ -206,11 +249,19 @@ class MemoryStore(StoreBase):
                     )
                 unsafe = status is P.PROMOTED and old.status is not P.PROMOTED and not safe
                 final, final_reason = (P.REJECTED, f"{why} (while: {reason})") if unsafe else (status, reason)
+                if final is P.PROMOTED and old.status is not P.PROMOTED and old.superseded_by is not None:
+                    raise ValueError(
+                        f"memory {memory_id} is superseded by {old.superseded_by}; "
+                        "roll that one back to restore it"
+                    )
                 if old.status is not final:
+                    now = time.time()
                     c.execute(
                         "UPDATE memories SET status = ?, updated_at = ? WHERE id = ?",
-                        (final.value, time.time(), memory_id),
+                        (final.value, now, memory_id),
                     )
+                    if final is P.PROMOTED:
+                        final_reason += _linked_note(self._link_supersessions(c, old, reason, now))
                     self._history(c, memory_id, old.status, final, final_reason)
             if unsafe:
                 raise UnsafeMemoryError(memory_id, why)
@@ -237,68 +288,100 @@ class MemoryStore(StoreBase):
         *,
         made_by: str = "evolution",
         trust: float | None = None,
+        meta: dict[str, Any] | None = None,
+        sources: Iterable[str] = (),
+        status: MemoryStatus | str = MemoryStatus.PROMOTED,
     ) -> str:
-        """Store ``new_text`` as a promoted memory that replaces ``old_ids`` (archived, linked
-        both ways); returns the new id. ``rollback(new_id)`` restores them. A memory already
-        superseded by another one raises ValueError (roll that one back first)."""
-        self._require_write("superseding memories")
+        """Store ``new_text`` as a memory that replaces ``old_ids``; returns the new id.
+
+        ``status=PROMOTED`` (the default): the text is scanned, the new memory is promoted and
+        the old ones archived at once, linked both ways. ``status=CANDIDATE``: the new memory
+        is a candidate that declares what it supersedes (``Memory.supersedes``) and must pass
+        the gate like any other; the old ones stay as they are until it is promoted, and its
+        promotion archives them in the same transaction (a rejected candidate changes nothing).
+        Either way ``rollback(new_id)`` restores what it superseded.
+
+        ``meta`` is the new memory's meta; ``sources`` its own provenance (e.g. the run it
+        came from), listed before the old memories' sources. A memory already superseded by
+        another one raises ValueError (roll that one back first). Never merges with another
+        memory: the new text is always its own row.
+        """
+        status = coerce_status(status)
+        if status not in (P.PROMOTED, P.CANDIDATE):
+            raise ValueError(f"supersede stores a promoted memory or a candidate, not {status.value}")
+        if status is P.PROMOTED:
+            self._require_write("superseding memories")
+        else:
+            self._require_stage("staging a superseding memory")
         kind = coerce_kind(kind)
         if not old_ids or not new_text.strip() or made_by not in MADE_BY:
             raise ValueError("supersede needs old ids, a non-empty new text and a valid made_by")
         ids = list(dict.fromkeys(old_ids))
-        scope = self.get(ids[0]).scope  # never changes: the scan may run before the transaction
-        safe, why = self._scan(new_text, kind.value, scope)
-        if not safe:
-            raise UnsafeMemoryError("(new)", why)
-        mid, now = new_id(), time.time()
-        trust_v = float(TRUST_PRIORS[kind] if trust is None else trust)
-        with self._tx() as c:
-            olds = [self._get(c, i) for i in ids]  # statuses as they are now, not before BEGIN
-            for m in olds:
-                if m.superseded_by is not None:
-                    raise ValueError(
-                        f"memory {m.id} is already superseded by {m.superseded_by}; "
-                        "roll that one back first, or supersede it instead"
-                    )
-            first = olds[0]
-            q = sum(m.q for m in olds) / len(olds)
-            srcs = list(dict.fromkeys(s for m in olds for s in m.sources))
-            c.execute(
-                f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
+        new_srcs = [str(s) for s in sources]
+        with self._lock:
+            scope = self.get(ids[0]).scope  # never changes: the scan may run before the transaction
+            if status is P.PROMOTED:
+                safe, why = self._scan(new_text, kind.value, scope)
+                if not safe:
+                    raise UnsafeMemoryError("(new)", why)
+            mid, now = new_id(), time.time()
+            trust_v = float(TRUST_PRIORS[kind] if trust is None else trust)
+            with self._tx() as c:
+                olds = [self._get(c, i) for i in ids]  # statuses as they are now, not before BEGIN
+                for m in olds:
+                    if m.superseded_by is not None:
+                        raise ValueError(
+                            f"memory {m.id} is already superseded by {m.superseded_by}; "
+                            "roll that one back first, or supersede it instead"
+                        )
+                first = olds[0]
+                srcs = list(dict.fromkeys([*new_srcs, *(s for m in olds for s in m.sources)]))
+                self._insert(
+                    c,
                     mid,
-                    kind.value,
+                    kind,
                     new_text.strip(),
-                    P.PROMOTED.value,
+                    status,
                     first.scope,
                     first.scope_key,
                     made_by,
-                    json.dumps(srcs),
+                    srcs,
                     trust_v,
-                    q,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    json.dumps([m.id for m in olds]),
-                    None,
-                    "{}",
+                    meta,
                     now,
-                    now,
-                    normalize_text(new_text),
-                ),
-            )
-            self._history(c, mid, None, P.PROMOTED, f"supersedes {len(olds)}: {reason}")
-            for m in olds:
-                c.execute(
-                    "UPDATE memories SET status = ?, superseded_by = ?, updated_at = ? WHERE id = ?",
-                    (P.ARCHIVED.value, mid, now, m.id),
+                    q=sum(m.q for m in olds) / len(olds),
+                    supersedes=[m.id for m in olds],
                 )
-                self._history(c, m.id, m.status, P.ARCHIVED, f"superseded by {mid}: {reason}")
+                if status is P.PROMOTED:
+                    self._history(c, mid, None, P.PROMOTED, f"supersedes {len(olds)}: {reason}")
+                    self._link_supersessions(c, self._get(c, mid), reason, now)
+                else:
+                    why = f"added by {made_by}; supersedes {len(olds)} once promoted: {reason}"
+                    self._history(c, mid, None, P.CANDIDATE, why)
         self._embed_new([mid])
         return mid
+
+    def _link_supersessions(self, c: sqlite3.Connection, new: Memory, reason: str, now: float) -> _list[str]:
+        """On the promotion of ``new`` (inside its transaction): archive every memory it
+        declares it supersedes, linked back to it; returns their ids. One superseded by
+        another memory meanwhile (or missing) is left as it is and dropped from the links."""
+        linked: list[str] = []
+        for old_id in new.supersedes:
+            row = c.execute(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ?", (old_id,)).fetchone()
+            old = row_to_memory(row) if row is not None else None
+            if old is None or old.id == new.id or old.superseded_by not in (None, new.id):
+                continue
+            linked.append(old.id)
+            if old.superseded_by == new.id:
+                continue
+            c.execute(
+                "UPDATE memories SET status = ?, superseded_by = ?, updated_at = ? WHERE id = ?",
+                (P.ARCHIVED.value, new.id, now, old.id),
+            )
+            self._history(c, old.id, old.status, P.ARCHIVED, f"superseded by {new.id}: {reason}")
+        if linked != list(new.supersedes):
+            c.execute("UPDATE memories SET supersedes = ? WHERE id = ?", (json.dumps(linked), new.id))
+        return linked
 
     def rollback(self, memory_id: str, reason: str) -> _list[str]:
         """Undo a promotion: the memory becomes rejected (history kept) and every memory it
