@@ -12,6 +12,7 @@ from purpose_agent.agents.flow import (
     FlowResult,
     FlowStepLimitError,
     NodeRecord,
+    RunInfo,
 )
 from purpose_agent.agents.vault import Hit, UnreadableDocumentError, Vault, VaultError, VaultWarning
 
@@ -25,6 +26,7 @@ __all__ = [
     "FlowStepLimitError",
     "Hit",
     "NodeRecord",
+    "RunInfo",
     "UnreadableDocumentError",
     "Vault",
     "VaultError",

@@ -59,6 +59,18 @@ class NodeRecord:
         return self.error is None
 
 
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """A checkpointed run: its id, status (running, failed, done), where it goes next, steps done."""
+
+    run_id: str
+    status: str
+    next_node: str | None
+    steps: int
+    error: str | None
+    updated: float
+
+
 @dataclass(slots=True)
 class StoredRun:
     status: str
@@ -202,6 +214,16 @@ class Checkpoints:
                 )
             ]
         )
+
+    def runs(self, flow: str) -> list[RunInfo]:
+        if self.conn is None:
+            return []
+        rows = self.conn.execute(
+            "SELECT run_id, status, next_node, steps, error, updated FROM flow_runs WHERE flow = ? "
+            "ORDER BY updated DESC, run_id",
+            (flow,),
+        ).fetchall()
+        return [RunInfo(r[0], r[1], r[2], int(r[3]), r[4], float(r[5])) for r in rows]
 
     def load(self, run_id: str, flow: str) -> StoredRun:
         if self.conn is None:

@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from purpose_agent.agents._checkpoints import DONE_SIGNAL, Checkpoints, NodeRecord
+from purpose_agent.agents._checkpoints import DONE_SIGNAL, Checkpoints, NodeRecord, RunInfo
 from purpose_agent.errors import ConfigurationError, PurposeAgentError
 from purpose_agent.models.base import run_sync
 
@@ -66,6 +66,7 @@ __all__ = [
     "FlowResult",
     "FlowStepLimitError",
     "NodeRecord",
+    "RunInfo",
 ]
 
 BEGIN = "__begin__"
@@ -357,6 +358,17 @@ class Flow:
                 current = nxt
             ckpt.finish(run_id)
         return FlowResult(cur_state, run_id, tuple(records))
+
+    def runs(self, status: str | None = None) -> list[RunInfo]:
+        """This flow's checkpointed runs, newest first (``status``: running, failed or done).
+
+        A run whose process was killed stays ``running``: resume it with ``run(resume=run_id)``.
+        """
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return []
+        with Checkpoints(self.checkpoint) as ckpt:
+            found = ckpt.runs(self.name)
+        return [r for r in found if status is None or r.status == status]
 
     # ------------------------------------------------------------------ internals
     def _check_source(self, a: str) -> None:
