@@ -96,7 +96,7 @@ class BenchReplay:
             promoted = {m.id for m in self.store.list(status=MemoryStatus.PROMOTED)} - set(exclude)
             cache_key = (frozenset(promoted), key)
             if cache_key in self._cache:
-                return replace(self._cache[cache_key], calls=0, seconds=0.0)
+                return replace(self._cache[cache_key], calls=0, seconds=0.0, cached=True)
         run = self._run(task, include, exclude)
         if cache_key is not None:
             self._cache[cache_key] = run

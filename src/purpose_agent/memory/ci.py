@@ -35,8 +35,8 @@ class Decision:
     are over every paired unit so far (this gate and earlier ones); ``new_pairs`` ran in this
     gate. ``runs``, ``calls`` and ``seconds`` are this gate's cost for this candidate (a shared
     baseline run is counted once, for the candidate that ran it; ``baseline_reused`` counts
-    the baseline runs it took from the gate's cache instead). ``calls`` is None when the
-    replay does not report model calls.
+    the baseline runs it took from the gate's cache, or from the replay's own, instead).
+    ``calls`` is None when the replay does not report model calls.
     """
 
     memory_id: str
@@ -78,6 +78,9 @@ class _Cost:
     reused: int = 0
 
     def add(self, run: UnitRun) -> None:
+        if run.cached:
+            self.reused += 1
+            return
         self.runs += 1
         if self.calls is not None:
             self.calls += run.calls

@@ -40,11 +40,13 @@ GATE_TAG = "\n[gate] "
 
 @dataclass(frozen=True)
 class UnitRun:
-    """One validation run: its ground-truth outcome (None when the run reported none) and cost."""
+    """One validation run: its ground-truth outcome (None when the run reported none) and cost
+    (``cached``: the replay answered from its own cache, nothing ran)."""
 
     outcome: float | None
     calls: int = 0
     seconds: float = 0.0
+    cached: bool = False
 
 
 class UnitReplay(Protocol):

@@ -98,7 +98,9 @@ def test_training_run_distils_and_gates_through_the_ci(tmp_path: Path) -> None:
     kinds = [e.kind for e in events]
     assert "candidate" in kinds and "promoted" in kinds
     promoted = store.list(status=MemoryStatus.PROMOTED)
-    # the lesson (a failure pattern: the run failed) and the hindsight case both passed the replay:
-    # one helps, the other does not hurt beyond noise
+    # the lesson (a failure pattern: the run failed) helps on all four units and is promoted; the
+    # hindsight case changes nothing (ties) and stays quarantined: no evidence, no promotion
     assert any("Paris for France" in m.text and m.kind is MemoryKind.FAILURE_PATTERN for m in promoted)
     assert all(store.replays(m.id) for m in promoted)
+    hindsight = [m for m in store.list() if m.made_by == "hindsight"]
+    assert hindsight and all(m.status is MemoryStatus.QUARANTINED for m in hindsight)
