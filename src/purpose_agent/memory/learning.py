@@ -91,7 +91,9 @@ class Learning:
     - ``train_attempts``: attempts per training task that ground truth says failed
       (``purpose_agent.memory.attempts``); ``attempt_temperature`` for attempts after the first.
     - ``holdout_every`` / ``max_validation``: which training runs are held out, and how many.
-    - ``units_per_gate``: new paired replays per candidate per gate (its cost cap);
+    - ``units_per_gate``: new paired units per candidate per gate, its cost cap: with 1, a
+      candidate costs a gate one run with it plus at most one baseline run (shared by the
+      gate's candidates), about the cost of one training run without critic calls;
       ``candidates_per_gate``: candidates replayed per gate (the rest wait).
     - ``alpha`` / ``noise``: the evidence rule (``purpose_agent.memory.evidence``).
     - ``seeds``: seeds per validation task (more than one only helps a model that samples).
@@ -105,7 +107,7 @@ class Learning:
     attempt_temperature: float = 0.7
     holdout_every: int = 2
     max_validation: int = 8
-    units_per_gate: int = 2
+    units_per_gate: int = 1
     candidates_per_gate: int = 4
     alpha: float = 0.1
     noise: float = 0.05
