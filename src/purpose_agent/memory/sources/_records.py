@@ -2,7 +2,9 @@
 (for re-instantiation), and a view that reads either.
 
 A memory's ``meta`` is the source of truth; the text is parsed only when the meta is missing
-(``store.supersede`` stores none). Formats (``{…}`` are placeholders, lines are JSON):
+(a memory written without it, e.g. by an older release). What a record replaces is linked in the
+store (``Memory.supersedes``); the ``supersedes`` in a record's meta is read for older stores.
+Formats (``{…}`` are placeholders, lines are JSON):
 
     Worked example: a verified success in 2 steps.
     Task: "Your task is to find a {obj1}."

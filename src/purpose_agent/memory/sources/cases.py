@@ -2,9 +2,16 @@
 stored as its compact trajectory with the task's entities turned into placeholders.
 
 - the same abstracted trajectory again: merged into the stored case (its counter goes up);
-- a shorter one for the same task pattern: supersedes the longer (``store.supersede`` when the
-  longer one is promoted; a longer candidate is archived, linked from the new case's meta);
-- a longer or equal one: kept archived, as evidence for procedure induction only.
+  one the gate rejected stays rejected and is not judged again;
+- a shorter one for the same task pattern: a candidate that supersedes the longer live cases
+  through the store (``store.supersede(..., status=CANDIDATE)``): they stay as they are until it
+  passes the gate, its promotion archives them, and a rollback restores them;
+- a longer or equal one: kept archived, as evidence for procedure induction only. A variant
+  (other steps) is its own memory, never merged as a near-duplicate, so its action sequence
+  stays for the alignment.
+
+The case's meta (task pattern, actions, bindings, run id) and its run as provenance are kept
+whichever way it is stored.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from purpose_agent.memory.sources._trace import (
     state_text,
     transitions,
 )
-from purpose_agent.memory.types import Memory, MemoryKind, MemoryStatus, UnsafeMemoryError
+from purpose_agent.memory.types import Memory, MemoryKind, MemoryStatus
 
 if TYPE_CHECKING:
     from purpose_agent.core.types import TaskResult
@@ -33,6 +40,7 @@ EXPERIENCE = "experience"
 P = MemoryStatus
 LIVE = (P.CANDIDATE, P.QUARANTINED, P.PROMOTED)
 EVIDENCE = (*LIVE, P.ARCHIVED)
+ANY = tuple(P)
 MAX_STEPS = 30
 
 
@@ -85,14 +93,19 @@ def kin_cases(
 def store_case(store: MemoryStore, case: Case) -> tuple[list[str], str | None]:
     """Write ``case``; returns (ids of new or changed candidates, id of the memory now holding it)."""
     sources = [case.run_id] if case.run_id else []
-    live = kin_cases(store, case.task, LIVE)
-    same = [m for m, c in live if c.action_keys() == case.action_keys()]
-    if same:  # the same abstracted trajectory: the store's duplicate logic merges it
-        mid = store.add(same[0].text, MemoryKind.EPISODIC_CASE, made_by=EXPERIENCE, sources=sources)
+    kin = kin_cases(store, case.task, ANY)
+    live = [(m, c) for m, c in kin if m.status in LIVE]
+    twins = [m for m, c in kin if c.action_keys() == case.action_keys()]
+    same = [m for m in twins if m.status in LIVE] or [m for m in twins if m.status is P.REJECTED]
+    if same:  # the same abstracted trajectory: counted in the stored case
+        mid = merge_into(store, same[0], sources)
         return _staged(store, [mid]), mid
     shortest = min((c.steps for _m, c in live), default=None)
     if shortest is not None and case.steps >= shortest:
         # not better than what is stored: kept out of prompts, as evidence for procedures
+        twin = next((m for m in twins if m.status is P.ARCHIVED), None)
+        if twin is not None:
+            return [], merge_into(store, twin, sources)
         mid = store.add(
             case.text(),
             MemoryKind.EPISODIC_CASE,
@@ -100,41 +113,38 @@ def store_case(store: MemoryStore, case: Case) -> tuple[list[str], str | None]:
             made_by=EXPERIENCE,
             sources=sources,
             meta=case.meta(),
+            dedupe="exact",
         )
-        return _staged(store, [mid]), mid
-    longer_promoted = [m for m, c in live if m.status is P.PROMOTED]
-    longer_staged = [m for m, _c in live if m.status is not P.PROMOTED]
-    new_id: str | None = None
-    if longer_promoted:
+        return [], mid
+    if live:
         try:
-            new_id = store.supersede(
-                [m.id for m in longer_promoted],
+            mid = store.supersede(
+                [m.id for m, _c in live],
                 case.text(),
                 MemoryKind.EPISODIC_CASE,
                 f"a shorter verified success ({case.steps} steps) of the same task pattern",
                 made_by=EXPERIENCE,
+                meta=case.meta(),
+                sources=sources,
+                status=P.CANDIDATE,
             )
-        except UnsafeMemoryError:
-            new_id = None
-    changed: list[str] = []
-    if new_id is None:
-        soft = Case(
-            case.task,
-            case.actions,
-            case.observations,
-            case.bindings,
-            case.run_id,
-            case.raw_steps,
-            tuple(m.id for m in longer_staged),
-        )
-        new_id = store.add(
-            soft.text(), MemoryKind.EPISODIC_CASE, made_by=EXPERIENCE, sources=sources, meta=soft.meta()
-        )
-        changed.append(new_id)
-    for m in longer_staged:
-        if m.id != new_id:  # unless the store merged the new case into it (a near-duplicate)
-            store.archive(m.id, f"superseded by the shorter verified case {new_id}")
-    return _staged(store, changed), new_id
+            return [mid], mid
+        except ValueError:  # one of them was superseded meanwhile: stored as a plain candidate
+            pass
+    mid = store.add(
+        case.text(),
+        MemoryKind.EPISODIC_CASE,
+        made_by=EXPERIENCE,
+        sources=sources,
+        meta=case.meta(),
+        dedupe="exact",
+    )
+    return _staged(store, [mid]), mid
+
+
+def merge_into(store: MemoryStore, memory: Memory, sources: Sequence[str]) -> str:
+    """Count one more success in ``memory`` (its merge counter, the run among its sources)."""
+    return store.add(memory.text, memory.kind, made_by=EXPERIENCE, sources=sources, dedupe="exact")
 
 
 def _staged(store: MemoryStore, ids: Sequence[str]) -> list[str]:

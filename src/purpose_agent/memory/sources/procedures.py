@@ -4,6 +4,8 @@ sequences (difflib's matching blocks, folded over the sequences).
 
 A procedure keeps its provenance (the source case ids in its meta, their runs as sources) and
 replaces them in a prompt (the compiler leaves its sources out); the cases are not archived.
+New shared steps for a kind that already has live procedures make a candidate that supersedes
+them through the store once the gate promotes it (until then they stay as they are).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from purpose_agent.memory.sources._records import Case, Procedure, case_of, procedure_of, same_kind
-from purpose_agent.memory.sources.cases import EVIDENCE, EXPERIENCE, LIVE, _staged, recall
+from purpose_agent.memory.sources.cases import ANY, EVIDENCE, EXPERIENCE, LIVE, _staged, merge_into, recall
 from purpose_agent.memory.types import Memory, MemoryKind, MemoryStatus
 
 if TYPE_CHECKING:
@@ -110,26 +112,37 @@ def kind_cases(store: MemoryStore, task: str) -> list[tuple[Memory, Case]]:
 
 
 def store_procedure(store: MemoryStore, proc: Procedure, runs: Sequence[str]) -> list[str]:
-    """Write ``proc``: the same steps as a stored procedure merge into it; new steps for the
-    same kind replace a staged one (archived) or stand beside a promoted one (linked in meta,
-    so one prompt holds one of them). Returns the ids of new or changed candidates."""
+    """Write ``proc``: the same steps as a stored procedure merge into it (one the gate rejected
+    stays rejected); new steps for a kind with live procedures make a candidate that supersedes
+    them on its promotion. Returns the ids of new or changed candidates."""
     kin = [
         (m, p)
-        for m in recall(store, proc.task, MemoryKind.SKILL_CARD, LIVE)
+        for m in recall(store, proc.task, MemoryKind.SKILL_CARD, ANY)
         if (p := procedure_of(m)) is not None and same_kind(p.task, proc.task)
     ]
-    for m, p in kin:
-        if p.action_keys() == proc.action_keys():
-            mid = store.add(m.text, MemoryKind.SKILL_CARD, made_by=EXPERIENCE, sources=runs)
-            return _staged(store, [mid])
-    replaced = tuple(m.id for m, _p in kin)
-    new = Procedure(
-        proc.task, proc.actions, proc.successes, proc.source_ids, proc.bindings, replaced, proc.title
+    twins = [m for m, p in kin if p.action_keys() == proc.action_keys()]
+    same = [m for m in twins if m.status in LIVE] or [m for m in twins if m.status is P.REJECTED]
+    if same:
+        return _staged(store, [merge_into(store, same[0], runs)])
+    live = [m.id for m, _p in kin if m.status in LIVE]
+    if live:
+        try:
+            mid = store.supersede(
+                live,
+                proc.text(),
+                MemoryKind.SKILL_CARD,
+                f"steps shared by {proc.successes} verified successes",
+                made_by=EXPERIENCE,
+                meta=proc.meta(),
+                sources=runs,
+                status=P.CANDIDATE,
+            )
+            return [mid]
+        except ValueError:  # one of them was superseded meanwhile: stored as a plain candidate
+            pass
+    mid = store.add(
+        proc.text(), MemoryKind.SKILL_CARD, made_by=EXPERIENCE, sources=runs, meta=proc.meta(), dedupe="exact"
     )
-    mid = store.add(new.text(), MemoryKind.SKILL_CARD, made_by=EXPERIENCE, sources=runs, meta=new.meta())
-    for m, _p in kin:
-        if m.status is not P.PROMOTED and m.id != mid:
-            store.archive(m.id, f"superseded by the procedure {mid}, induced from more successes")
     return _staged(store, [mid])
 
 
