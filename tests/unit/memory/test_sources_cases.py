@@ -173,38 +173,102 @@ def test_a_merge_into_a_promoted_case_is_not_returned(tmp_path):
     assert mid not in ids and store.get(mid).merges == 1
 
 
-def test_a_shorter_success_supersedes_a_longer_candidate(tmp_path):
+def go_to_run(room: str, run_id: str) -> TaskResult:
+    """The same length as coin_run but one other step ("go to", not "move to")."""
+    return game(
+        COIN.format(room=room),
+        [
+            (f"open door to {room}", f"The door to the {room} is now open.", 0.0),
+            (f"go to {room}", f"You are in the {room}. You see a coin.", 0.0),
+            ("take coin", "You take the coin. You won!", 1.0),
+        ],
+        run_id,
+    )
+
+
+def actions(memory: Any) -> list[str]:
+    return [a["action"] for a in memory.meta["case"]["actions"]]
+
+
+def test_a_shorter_success_stages_a_supersession_of_a_longer_candidate(tmp_path):
     store = make_store(tmp_path / "m.db")
     harvest(store, coin_run("kitchen", "r1", detour=4))
     [long] = cases(store)
     ids = harvest(store, coin_run("garage", "r2"))
     short = next(m for m in cases(store) if m.id != long.id)
-    assert short.id in ids and short.status is S.CANDIDATE
-    assert (
-        store.get(long.id).status is S.ARCHIVED
-        and "shorter verified case" in store.history(long.id)[-1].reason
-    )
-    assert short.meta["case"]["supersedes"] == [long.id] and short.meta["case"]["steps"] == 3
+    assert short.id in ids and short.status is S.CANDIDATE and short.supersedes == (long.id,)
+    assert store.get(long.id).status is S.CANDIDATE  # stays as it is until the shorter one passes the gate
+    assert short.meta["case"]["run_id"] == "r2" and short.meta["case"]["steps"] == 3
+    assert short.meta["case"]["bindings"] == {"room1": "garage", "obj1": "coin"}
+    assert short.sources == ("r2", "r1") and short.made_by == "experience"
+    store.promote(short.id, "replay gain")
+    old = store.get(long.id)
+    assert old.status is S.ARCHIVED and old.superseded_by == short.id
 
 
-def test_a_shorter_success_supersedes_a_promoted_case_through_the_store(tmp_path):
+def test_a_rejected_shorter_case_leaves_the_longer_one(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    harvest(store, coin_run("kitchen", "r1", detour=4))
+    [long] = cases(store)
+    harvest(store, coin_run("garage", "r2"))
+    short = next(m for m in cases(store) if m.id != long.id)
+    store.reject(short.id, "no gain on replay")
+    assert store.get(long.id).status is S.CANDIDATE and store.get(long.id).superseded_by is None
+    ids = harvest(store, coin_run("attic", "r3"))  # the rejected trajectory again
+    assert short.id not in ids and len(cases(store)) == 2
+    again = store.get(short.id)
+    assert again.status is S.REJECTED and again.merges == 1 and "r3" in again.sources  # not re-judged
+    assert store.get(long.id).status is S.CANDIDATE
+
+
+def test_a_shorter_success_supersedes_a_promoted_case_once_it_passes_the_gate(tmp_path):
     store = make_store(tmp_path / "m.db")
     harvest(store, coin_run("kitchen", "r1", detour=4))
     [long] = cases(store)
     store.promote(long.id, "test")
     ids = harvest(store, coin_run("garage", "r2"))
+    [new] = [m for m in cases(store) if m.id != long.id]
+    assert new.id in ids and new.status is S.CANDIDATE  # a candidate for the gate like any other
+    assert store.get(long.id).status is S.PROMOTED
+    assert [r.memory.id for r in store.retrieve(COIN.format(room="cellar"))] == [long.id]
+    store.promote(new.id, "replay gain")
     old = store.get(long.id)
-    assert old.status is S.ARCHIVED and old.superseded_by is not None
-    new = store.get(old.superseded_by)
-    assert new.id not in ids  # promoted by the supersession, not a candidate for the gate
+    assert old.status is S.ARCHIVED and old.superseded_by == new.id
+    new = store.get(new.id)
     assert new.status is S.PROMOTED and new.supersedes == (long.id,) and new.made_by == "experience"
-    parsed = case_of(new)  # store.supersede keeps no meta: the case is read back from its text
-    assert (
-        parsed is not None
-        and parsed.steps == 3
-        and parsed.task == "Your task is to find the {obj1} in the {room1}."
-    )
-    assert store.rollback(new.id, "test") == [long.id] and store.get(long.id).status is S.PROMOTED
+    parsed = case_of(new)
+    assert parsed is not None and parsed.run_id == "r2" and parsed.steps == 3  # read from its meta
+    assert parsed.bindings == {"room1": "garage", "obj1": "coin"} and parsed.raw_steps == 3
+    assert new.sources[0] == "r2"
+    assert store.rollback(new.id, "regression") == [long.id]
+    restored = store.get(long.id)
+    assert restored.status is S.PROMOTED and restored.superseded_by is None
+    assert [r.memory.id for r in store.retrieve(COIN.format(room="cellar"))] == [long.id]
+
+
+def test_a_shorter_run_one_step_apart_supersedes_instead_of_merging(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    harvest(store, coin_run("kitchen", "r1", detour=1))  # 4 steps; the 3-step text is a near-duplicate
+    [long] = cases(store)
+    harvest(store, coin_run("garage", "r2"))
+    [short] = [m for m in cases(store) if m.id != long.id]
+    assert store.get(long.id).merges == 0 and short.supersedes == (long.id,)
+    assert actions(short) == ["open door to {room1}", "move to {room1}", "take {obj1}"]
+    assert actions(store.get(long.id))[0] == "look around 0"
+
+
+def test_a_same_length_variant_keeps_its_own_action_sequence(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    harvest(store, coin_run("kitchen", "r1"))
+    [case] = cases(store)
+    ids = harvest(store, go_to_run("garage", "r2"))  # a near-duplicate text, one step other
+    [variant] = [m for m in cases(store) if m.id != case.id]
+    assert store.get(case.id).merges == 0 and store.get(case.id).status is S.CANDIDATE
+    assert variant.status is S.ARCHIVED and variant.id not in ids  # evidence, out of prompts
+    assert actions(variant) == ["open door to {room1}", "go to {room1}", "take {obj1}"]
+    assert variant.sources == ("r2",) and variant.meta["case"]["run_id"] == "r2"
+    harvest(store, go_to_run("attic", "r3"))  # the same variant again merges into it
+    assert store.get(variant.id).merges == 1 and len(cases(store)) == 2
 
 
 def test_a_longer_success_after_a_shorter_one_is_kept_out_of_prompts(tmp_path):

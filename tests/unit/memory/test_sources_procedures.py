@@ -84,11 +84,16 @@ def test_a_merged_duplicate_counts_as_a_second_success(tmp_path):
     harvest(store, coin("garage", "r2"))
     [p] = procedures(store)
     assert support(p, procedure_of(p)) == 2  # type: ignore[arg-type]
-    # a near-duplicate (one detour step) merges into the stored case too: the store's rule
+    [case] = store.list(kind=K.EPISODIC_CASE)
+    assert case.merges == 1
+    # a variant one detour step longer is its own (archived) case with its own steps, and a
+    # third success of the procedure its steps still align to
     harvest(store, coin("attic", "r3", ["wait"]))
-    [case] = [m for m in store.list(kind=K.EPISODIC_CASE)]
+    [variant] = [m for m in store.list(kind=K.EPISODIC_CASE) if m.id != case.id]
+    assert store.get(case.id).merges == 1 and variant.status is S.ARCHIVED
+    assert [a["action"] for a in variant.meta["case"]["actions"]][1] == "wait"
     [p] = procedures(store)
-    assert case.merges == 2 and support(p, procedure_of(p)) == 3  # type: ignore[arg-type]
+    assert support(p, procedure_of(p)) == 3 and "r3" in p.sources  # type: ignore[arg-type]
     shown = compile_memories([Retrieved(p, 1.0, 1.0)], purpose="").text
     assert "procedure shared by 3 verified successes" in shown
 
@@ -103,17 +108,36 @@ def test_a_third_success_with_the_same_steps_merges_into_the_procedure(tmp_path)
     assert p.id == first.id and p.id in ids and p.merges == 1 and "r3" in p.sources
 
 
-def test_new_shared_steps_replace_a_staged_procedure(tmp_path):
+def test_new_shared_steps_supersede_the_old_procedure_once_promoted(tmp_path):
     store = make_store(tmp_path / "m.db")
     harvest(store, coin("kitchen", "r1", LOOK))
     harvest(store, coin("garage", "r2", LOOK))
     [old] = procedures(store)
     assert len(procedure_of(old).actions) == 7  # type: ignore[union-attr]
+    store.promote(old.id, "replay gain")
+    ids = harvest(store, coin("attic", "r3", FEEL))
+    [new] = [m for m in procedures(store) if m.id != old.id]
+    assert new.id in ids and new.status is S.CANDIDATE and new.supersedes == (old.id,)
+    assert store.get(old.id).status is S.PROMOTED  # until the new one passes the gate
+    assert len(procedure_of(new).actions) == 3 and new.meta["procedure"]["successes"] == 3  # type: ignore[union-attr]
+    assert set(new.sources) == {"r1", "r2", "r3"}
+    store.promote(new.id, "replay gain")
+    assert store.get(old.id).status is S.ARCHIVED and store.get(old.id).superseded_by == new.id
+    assert store.rollback(new.id, "regression") == [old.id] and store.get(old.id).status is S.PROMOTED
+
+
+def test_new_shared_steps_leave_a_staged_procedure_to_the_gate(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    harvest(store, coin("kitchen", "r1", LOOK))
+    harvest(store, coin("garage", "r2", LOOK))
+    [old] = procedures(store)
     harvest(store, coin("attic", "r3", FEEL))
-    live = [m for m in procedures(store) if m.status is S.CANDIDATE]
-    assert store.get(old.id).status is S.ARCHIVED and len(live) == 1
-    assert live[0].meta["procedure"]["supersedes"] == [old.id]
-    assert len(procedure_of(live[0]).actions) == 3  # type: ignore[union-attr]
+    [new] = [m for m in procedures(store) if m.id != old.id]
+    assert store.get(old.id).status is S.CANDIDATE and new.supersedes == (old.id,)
+    store.reject(new.id, "no gain on replay")
+    assert store.get(old.id).status is S.CANDIDATE  # a rejected replacement changes nothing
+    ids = harvest(store, coin("cellar", "r4", WAIT))  # the same three shared steps again
+    assert new.id not in ids and store.get(new.id).merges == 1 and len(procedures(store)) == 2
 
 
 def test_different_tasks_induce_nothing(tmp_path):
