@@ -4,6 +4,7 @@ The top-level namespace holds the public nouns of SPEC §2; everything else live
 subpackages (``purpose_agent.models``, ``.core``, ``.critic``, ``.memory``, ``.tools``, ...).
 """
 
+from purpose_agent.agents import BEGIN, DONE_SIGNAL, Flow, Vault
 from purpose_agent.core.environment import ActionSpec, Environment, SimpleEnvironment
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.orchestrator import Orchestrator
@@ -35,6 +36,8 @@ from purpose_agent.tools import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BEGIN",
+    "DONE_SIGNAL",
     "Action",
     "ActionSpec",
     "Backend",
@@ -42,6 +45,7 @@ __all__ = [
     "BenchmarkTask",
     "CalculatorTool",
     "Environment",
+    "Flow",
     "FunctionModel",
     "FunctionTool",
     "ImmuneSystem",
@@ -66,6 +70,7 @@ __all__ = [
     "TaskResult",
     "Tool",
     "ToolRegistry",
+    "Vault",
     "WriteFileTool",
     "backend_registry",
     "create_slm_backend",

@@ -41,6 +41,11 @@ EXPECTED = {
     "ReadFileTool",
     "WriteFileTool",
     "LLMCompiler",
+    # agents (the user layer issue)
+    "Flow",
+    "BEGIN",
+    "DONE_SIGNAL",
+    "Vault",
     # evaluation (the proof-of-learning issue)
     "BenchmarkRunner",
     "BenchmarkTask",

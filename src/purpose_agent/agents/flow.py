@@ -507,7 +507,11 @@ class Flow:
         path = [r.node for r in records if r.ok]
         if current in path:
             j = len(path) - 1 - path[::-1].index(current)
-            cycle = (*path[j:], current)
+            loop = path[j:]  # ends just before ``current`` comes round again
+            depth = _depths({src: set(self._targets(e)) for src, e in self._edges.items()})
+            first = min(range(len(loop)), key=lambda i: (depth.get(loop[i], math.inf), i))
+            loop = loop[first:] + loop[:first]  # start where the flow enters the cycle
+            cycle = (*loop, loop[0])
             why = f"it kept going round the cycle {' -> '.join(cycle)}"
         else:
             cycle = ()
