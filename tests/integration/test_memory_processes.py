@@ -57,7 +57,8 @@ def test_a_second_process_uses_what_the_first_learned(tmp_path):
     learner = _run(
         """
         store = open_store()
-        ci = MemoryCI(store, lambda inc, exc: [0.9] if inc else [0.4])
+        # four paired validation units, each better with the lesson: positive evidence
+        ci = MemoryCI(store, lambda inc, exc: [0.9] * 4 if inc else [0.4] * 4)
         mid = store.add("Convert every {amount} to cents before adding invoice lines", "skill_card")
         [d] = ci.process([mid])
         store.record_inclusion([mid], "run-1")
