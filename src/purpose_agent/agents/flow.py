@@ -297,7 +297,8 @@ class Flow:
         Raises FlowError (with ``.run_id``) when a node or router fails, FlowStepLimitError
         past ``max_steps``.
         """
-        self.compile()
+        if not self._compiled:
+            self.compile()
         limit = self.max_steps if max_steps is None else _check_max_steps(max_steps)
         if state is not None and not isinstance(state, Mapping):
             raise ConfigurationError(f"a flow state must be a dict, got {type(state).__name__}")
@@ -351,8 +352,8 @@ class Flow:
                 cur_state, steps = new_state, steps + 1
                 try:
                     nxt = self._route(current, cur_state, run_id, ckpt, save=False)
-                except FlowError:
-                    ckpt.step(run_id, record, cur_state, current, None, steps, failed="router failed")
+                except FlowError as err:  # the node's work is kept; resume routes again
+                    ckpt.step(run_id, record, cur_state, current, None, steps, failed=str(err))
                     raise
                 ckpt.step(run_id, record, cur_state, current, nxt, steps)
                 current = nxt

@@ -354,6 +354,8 @@ def test_an_unknown_router_label_is_a_clear_error_and_resume_reroutes(tmp_path: 
     ) as info:
         flow.run({})
     assert info.value.run_id in str(info.value)
+    [failed] = flow.runs()
+    assert failed.status == "failed" and "'sideways'" in (failed.error or "") and failed.next_node is None
     answer["label"] = "next"
     result = flow.run(resume=info.value.run_id)
     assert c.calls == ["a", "b"] and result.state == {"a": 1, "b": 1}
