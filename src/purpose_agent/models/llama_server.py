@@ -55,7 +55,7 @@ import httpx
 
 from purpose_agent.errors import BackendError, ConfigurationError, ModelFileError
 from purpose_agent.models import catalog
-from purpose_agent.models._http import RetryPolicy, loads_or_none, stream_lines
+from purpose_agent.models._http import RetryPolicy, loads_or_none
 from purpose_agent.models.base import Message, RawCompletion, Usage
 from purpose_agent.models.openai_compat import OpenAICompatibleBackend
 
@@ -246,6 +246,8 @@ def other_model_processes(exclude: Sequence[int] = ()) -> list[tuple[int, str]]:
         if not entry.name.isdigit() or int(entry.name) in skip:
             continue
         try:
+            if "\nState:\tZ" in (entry / "status").read_text():
+                continue  # a zombie waiting to be reaped runs nothing
             comm = (entry / "comm").read_text().strip()
             if comm in _MODEL_PROCESS_NAMES:
                 hit = True
@@ -374,13 +376,13 @@ class LlamaServer:
         with self._lock:
             if self.running:
                 return self
-            self._check_cores()
             explicit = self.cfg.port != 0
             if explicit and not _port_free(self.cfg.host, self.cfg.port):
                 raise PortInUseError(
                     f"port {self.cfg.port} on {self.cfg.host} is already in use by another process. "
                     "Fix: pass port=0 (a free port is picked) or stop the process listening there"
                 )
+            self._check_cores()
             for attempt in range(3):
                 port = self.cfg.port if explicit else _free_port(self.cfg.host)
                 try:
@@ -616,6 +618,8 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         )
         self.name = f"local-server:{name}"
         self.seed = seed
+        #: reuse the KV prefix a slot already holds (False: evaluate every prompt in full)
+        self.cache_prompt = True
         self.last_timings: _Timings | None = None
         self._finalizer = weakref.finalize(self, LlamaServer.stop, self.server)
 
@@ -675,7 +679,7 @@ class LlamaServerBackend(OpenAICompatibleBackend):
     ) -> dict[str, Any]:
         payload = super()._payload(messages, schema, max_tokens, temperature)
         payload["seed"] = self.seed
-        payload["cache_prompt"] = True
+        payload["cache_prompt"] = self.cache_prompt
         return payload
 
     def _raise_for_response(self, resp: httpx.Response, prompt_hint: str) -> None:
@@ -692,6 +696,45 @@ class LlamaServerBackend(OpenAICompatibleBackend):
             )
         raise LlamaServerError(f"{self.name}: HTTP {resp.status_code}: {body}")
 
+    async def _events(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The server-sent events of one streamed chat completion.
+
+        Every call streams, also ``_generate``: the server notices a closed connection at its next
+        write, so a cancelled call frees its slot at once. (A non-streamed request is only checked
+        after 1 s with no result for any request, which a busy server may never have.)"""
+        await self._ensure_started()
+        payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
+        hint = f", max_tokens={payload.get('max_tokens')}"
+        async with httpx.AsyncClient(timeout=self.retry.timeout, trust_env=False) as client:
+            try:
+                async with client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as resp:
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        self._raise_for_response(resp, hint)
+                    async for line in resp.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        body = line[5:].strip()
+                        if body == "[DONE]":
+                            return
+                        event = loads_or_none(body)
+                        if event is None:
+                            continue
+                        if "error" in event:
+                            err = json.dumps(event["error"])[:800]
+                            if _context_error(err):
+                                raise ContextOverflowError(
+                                    f"{self.name}: {err} (a slot holds ctx_per_slot={self.ctx_per_slot} "
+                                    f"tokens{hint}). Fix: a bigger ctx_per_slot or a shorter prompt"
+                                )
+                            raise LlamaServerError(f"{self.name}: {err}")
+                        yield event
+            except httpx.TransportError as exc:
+                dead = self.server.dead_error()
+                if dead is not None:
+                    raise dead from exc
+                raise LlamaServerError(f"{self.name}: request to llama-server failed: {exc!r}") from exc
+
     async def _generate(
         self,
         messages: Sequence[Message],
@@ -700,26 +743,18 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         max_tokens: int,
         temperature: float,
     ) -> RawCompletion:
-        await self._ensure_started()
-        payload = self._payload(messages, schema, max_tokens, temperature)
-        async with httpx.AsyncClient(timeout=self.retry.timeout, trust_env=False) as client:
-            try:
-                resp = await client.post(f"{self.base_url}/chat/completions", json=payload)
-            except httpx.TransportError as exc:
-                dead = self.server.dead_error()
-                if dead is not None:
-                    raise dead from exc
-                raise LlamaServerError(f"{self.name}: request to llama-server failed: {exc!r}") from exc
-        if resp.status_code >= 400:
-            self._raise_for_response(resp, f", max_tokens={max_tokens}")
-        try:
-            data = resp.json()
-            choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise LlamaServerError(f"{self.name}: unexpected response: {resp.text[:300]}") from exc
-        usage = data.get("usage") or {}
-        t = data.get("timings") or {}
+        parts: list[str] = []
+        finish: str | None = None
+        usage: dict[str, Any] = {}
+        t: dict[str, Any] = {}
+        async for event in self._events(self._payload(messages, schema, max_tokens, temperature)):
+            for choice in event.get("choices") or ():
+                delta = (choice.get("delta") or {}).get("content")
+                if delta:
+                    parts.append(delta)
+                finish = choice.get("finish_reason") or finish
+            usage = event.get("usage") or usage
+            t = event.get("timings") or t
         timings = _Timings(
             t.get("prompt_n"),
             t.get("cache_n"),
@@ -735,47 +770,17 @@ class LlamaServerBackend(OpenAICompatibleBackend):
             cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
             processed = prompt - int(cached) if cached is not None else None
         return RawCompletion(
-            text,
-            Usage(prompt, int(usage.get("completion_tokens") or 0), processed),
-            choice.get("finish_reason"),
+            "".join(parts), Usage(prompt, int(usage.get("completion_tokens") or 0), processed), finish
         )
 
     async def _stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
     ) -> AsyncIterator[str]:
-        await self._ensure_started()
-        payload = self._payload(messages, None, max_tokens, temperature)
-        payload["stream"] = True
-        async with httpx.AsyncClient(trust_env=False) as client:
-            try:
-                async for line in stream_lines(
-                    client, f"{self.base_url}/chat/completions", payload, self._headers, self.retry, self.name
-                ):
-                    if not line.startswith("data:"):
-                        continue
-                    body = line[5:].strip()
-                    if body == "[DONE]":
-                        break
-                    event = loads_or_none(body)
-                    if not event:
-                        continue
-                    if "error" in event:
-                        raise LlamaServerError(f"{self.name}: {json.dumps(event['error'])[:500]}")
-                    if not event.get("choices"):
-                        continue
-                    delta = (event["choices"][0].get("delta") or {}).get("content")
-                    if delta:
-                        yield delta
-            except BackendError as exc:
-                if _context_error(str(exc)):
-                    raise ContextOverflowError(
-                        f"{exc} (a slot holds ctx_per_slot={self.ctx_per_slot} tokens). Fix: a bigger "
-                        "ctx_per_slot or a shorter prompt"
-                    ) from exc
-                dead = self.server.dead_error()
-                if dead is not None and not isinstance(exc, LlamaServerError):
-                    raise dead from exc
-                raise
+        async for event in self._events(self._payload(messages, None, max_tokens, temperature)):
+            for choice in event.get("choices") or ():
+                delta = (choice.get("delta") or {}).get("content")
+                if delta:
+                    yield delta
 
     def __repr__(self) -> str:
         return f"LlamaServerBackend({self.name!r}, {self.server!r})"
