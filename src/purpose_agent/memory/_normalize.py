@@ -10,14 +10,16 @@ import base64
 import binascii
 import codecs
 import html
+import json
 import re
 import unicodedata
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 
-__all__ = ["View", "decode_payloads", "deobfuscate", "normalize", "rot13", "squash"]
+__all__ = ["View", "confusables", "decode_payloads", "deobfuscate", "normalize", "rot13", "squash"]
 
 # Characters removed outright: zero-width, bidi controls, soft hyphen, fillers, variation selectors.
 _INVISIBLE = frozenset(
@@ -31,30 +33,68 @@ _INVISIBLE = frozenset(
     )
 )
 
-# Cyrillic / Greek / Latin-extension look-alikes of ASCII letters.
-_HOMOGLYPHS: dict[str, str] = {
-    # Cyrillic lower
-    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ԛ": "q",
-    "ԝ": "w", "һ": "h", "ӏ": "l", "ɡ": "g", "ԍ": "g", "ь": "b", "п": "n", "г": "r",
-    # Cyrillic upper
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
-    "Т": "T", "У": "Y", "Х": "X", "Ѕ": "S", "І": "I", "Ї": "I", "Ј": "J", "Ԁ": "D", "Ԛ": "Q",
-    "Ԝ": "W", "Ӏ": "I", "Ү": "Y", "Һ": "H",
-    # Greek lower
-    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ϲ": "c", "ϳ": "j", "ω": "w",
-    # Greek upper
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
-    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
-    # Latin extensions and symbols
-    "ı": "i", "ȷ": "j", "ƅ": "b", "ɑ": "a", "ɩ": "i", "ʟ": "l", "ꓲ": "I", "ℓ": "l", "Ꭵ": "i",
-    "ꮃ": "w", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ɪ": "i",
-    "ᴊ": "j", "ᴋ": "k", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ʀ": "r", "ᴛ": "t", "ᴜ": "u",
-    "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
-}  # fmt: skip
 # Letters that are ordinary in Cyrillic/Greek words: mapped only inside mixed-script tokens.
 _SCRIPT_ONLY = frozenset("вкмнтпгьηγω")
+
+_SMALL_CAPITAL = re.compile(r"LATIN LETTER SMALL CAPITAL ([A-Z])")
+
+
+@lru_cache(maxsize=1)
+def confusables() -> dict[str, str]:
+    """Non-ASCII characters that look like an ASCII letter or digit, mapped to it.
+
+    Built from the Unicode TR39 confusables data shipped by the ``confusable-homoglyphs``
+    package (its ``confusables.json``), with chains followed (``к`` → ``ĸ`` → ``k``) and case
+    kept: a letter is looked up as is, then upper- and lower-cased, so Cyrillic ``т`` maps through
+    ``Т`` to ``t``. Latin small capitals (``ᴛ``) come from their Unicode names. Empty when the
+    package is missing (NFKC still folds styled and full-width letters).
+    """
+    try:
+        raw = (resources.files("confusable_homoglyphs") / "confusables.json").read_text(encoding="utf-8")
+        data: dict[str, list[dict[str, str]]] = json.loads(raw)
+    except (ModuleNotFoundError, FileNotFoundError, OSError, ValueError):
+        return {}
+    graph = {
+        ch: [h["c"] for h in alts if len(h.get("c", "")) == 1] for ch, alts in data.items() if len(ch) == 1
+    }
+
+    def resolve(ch: str) -> str | None:
+        seen, frontier = {ch}, [ch]
+        for _ in range(4):
+            nxt: list[str] = []
+            for c in frontier:
+                for o in graph.get(c, ()):
+                    if o.isascii():
+                        if o.isalnum():
+                            return o
+                    elif o not in seen:
+                        seen.add(o)
+                        nxt.append(o)
+            frontier = nxt
+        return None
+
+    def target(ch: str) -> str | None:
+        for variant in (ch, ch.upper(), ch.lower()):
+            if len(variant) != 1:
+                continue
+            o = resolve(variant)
+            if o and o.isalpha():
+                if variant.isupper() and o == "l":
+                    o = "I"  # TR39 folds I into l; keep the capital for a capital
+                return o.lower() if ch.islower() else (o.upper() if ch.isupper() else o)
+        m = _SMALL_CAPITAL.fullmatch(unicodedata.name(ch, ""))
+        return m.group(1).lower() if m else resolve(ch)
+
+    candidates = set(graph) | {chr(i) for i in range(0x1D00, 0x1D80)}
+    table: dict[str, str] = {}
+    for ch in candidates:
+        if ch.isascii() or not ch.isprintable():
+            continue
+        o = target(ch)
+        if o:
+            table[ch] = o
+    return table
+
 
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
 _LEET_SYM = {"@": "a", "$": "s", "!": "i", "|": "l", "€": "e"}
@@ -118,7 +158,7 @@ def _is_ascii_letter(c: str) -> bool:
 
 
 def normalize(text: str) -> View:
-    """NFKC, drop invisible/control characters, map homoglyphs inside Latin-looking tokens."""
+    """NFKC, drop invisible/control characters, map TR39 confusables inside Latin-looking tokens."""
     chars: list[str] = []
     pos: list[int] = []
     ascii_only = text.isascii()
@@ -144,7 +184,8 @@ def normalize(text: str) -> View:
 
 
 def _map_homoglyphs(text: str) -> str:
-    if not any(c in _HOMOGLYPHS for c in text):
+    table = confusables()
+    if not any(c in table for c in text):
         return text
     latin = sum(1 for c in text if _is_ascii_letter(c))
     other = sum(1 for c in text if c.isalpha() and not c.isascii())
@@ -153,15 +194,15 @@ def _map_homoglyphs(text: str) -> str:
     last = 0
     for m in _TOKEN_RE.finditer(text):
         tok = m.group()
-        if not any(c in _HOMOGLYPHS for c in tok):
+        if not any(c in table for c in tok):
             continue
         letters = [c for c in tok if c.isalpha()]
         has_latin = any(_is_ascii_letter(c) for c in letters)
-        lookalike_only = all(c in _HOMOGLYPHS and c not in _SCRIPT_ONLY for c in letters)
+        lookalike_only = all(c in table and c not in _SCRIPT_ONLY for c in letters)
         if not (has_latin or (lookalike_only and mostly_latin)):
             continue
         parts.append(text[last : m.start()])
-        parts.append("".join(_HOMOGLYPHS.get(c, c) for c in tok))
+        parts.append("".join(table.get(c, c) for c in tok))
         last = m.end()
     if not parts:
         return text
