@@ -4,7 +4,21 @@ The top-level namespace holds the public nouns of SPEC §2; everything else live
 subpackages (``purpose_agent.models``, ``.core``, ``.critic``, ``.memory``, ``.tools``, ...).
 """
 
-from purpose_agent.agents import BEGIN, DONE_SIGNAL, Flow, Vault
+from purpose_agent.agents import (
+    BEGIN,
+    DONE_SIGNAL,
+    AgentSpec,
+    AgentTeam,
+    Conversation,
+    Council,
+    Flow,
+    RunResult,
+    Spark,
+    Team,
+    Vault,
+    purpose,
+    swarm,
+)
 from purpose_agent.core.environment import ActionSpec, Environment, SimpleEnvironment
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.orchestrator import Orchestrator
@@ -40,10 +54,14 @@ __all__ = [
     "DONE_SIGNAL",
     "Action",
     "ActionSpec",
+    "AgentSpec",
+    "AgentTeam",
     "Backend",
     "BenchmarkRunner",
     "BenchmarkTask",
     "CalculatorTool",
+    "Conversation",
+    "Council",
     "Environment",
     "Flow",
     "FunctionModel",
@@ -64,15 +82,20 @@ __all__ = [
     "PythonExecTool",
     "ReadFileTool",
     "RunMode",
+    "RunResult",
     "ScriptedModel",
     "SimpleEnvironment",
+    "Spark",
     "State",
     "TaskResult",
+    "Team",
     "Tool",
     "ToolRegistry",
     "Vault",
     "WriteFileTool",
     "backend_registry",
     "create_slm_backend",
+    "purpose",
     "resolve_backend",
+    "swarm",
 ]
