@@ -1,0 +1,11 @@
+"""Runtime services around the loop: human in the loop with checkpoints (``hitl``)."""
+
+from purpose_agent.runtime.hitl import ActionRequest as ActionRequest
+from purpose_agent.runtime.hitl import ActionReviewed as ActionReviewed
+from purpose_agent.runtime.hitl import CheckpointError as CheckpointError
+from purpose_agent.runtime.hitl import CLIInputHandler as CLIInputHandler
+from purpose_agent.runtime.hitl import HITLOrchestrator as HITLOrchestrator
+from purpose_agent.runtime.hitl import InputHandler as InputHandler
+from purpose_agent.runtime.hitl import ProgrammaticInputHandler as ProgrammaticInputHandler
+from purpose_agent.runtime.hitl import RunResumed as RunResumed
+from purpose_agent.runtime.hitl import Verdict as Verdict
