@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _agent_models import FIB, TESTS, Fake, done
 
 import purpose_agent as pa
 from purpose_agent.agents.team import parse_tests
 from purpose_agent.errors import ConfigurationError, UnknownProviderError
-
-from _agent_models import FIB, TESTS, Fake, done
 
 
 def _store(tmp_path: Path) -> pa.MemoryStore:
