@@ -29,7 +29,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from purpose_agent.demo import run_demo
 
-    return run_demo(args.model, args.task, args.max_steps)
+    try:
+        return run_demo(args.model, args.task, args.max_steps, args.dir)
+    except ImportError as exc:  # the learning demo's game needs the bench extra (and Java 17)
+        print(f"error: {exc}", file=sys.stderr)
+        print("the coding demo needs no extra: purpose-agent demo --task is_palindrome", file=sys.stderr)
+        return 2
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -123,10 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     m = sub.add_parser("models", help="list embedded models, known small models and providers")
     m.set_defaults(fn=_cmd_models)
-    d = sub.add_parser("demo", help="the embedded model writes a function until its tests pass")
+    d = sub.add_parser(
+        "demo",
+        help="the agent learns a text game from experience (before / learn / lessons / after)",
+        description="Learning demo on TextWorldExpress cookingworld (bench extra, Java 17): a held-out "
+        "game with no memory, training games through the default learning path and its gate, the "
+        "lessons, the held-out game again. --task ID runs the coding demo instead.",
+    )
     d.add_argument("--model", default="local")
-    d.add_argument("--task", default=None, help="a task id of the demo family")
-    d.add_argument("--max-steps", type=int, default=5)
+    d.add_argument(
+        "--task", default=None, help="run the coding demo on this task id instead (e.g. is_palindrome)"
+    )
+    d.add_argument(
+        "--max-steps", type=int, default=None, help="step limit per run (default: 8 learning, 5 coding)"
+    )
+    d.add_argument(
+        "--dir", default=None, help="where the memory store and traces go (default: a new temp dir)"
+    )
     d.set_defaults(fn=_cmd_demo)
     r = sub.add_parser("run", help="run one purpose (no environment: the answer is the final DONE)")
     r.add_argument("purpose")

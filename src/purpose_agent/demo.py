@@ -1,45 +1,625 @@
-"""The demo: the embedded model writes a function until its unit tests pass."""
+"""The demos behind ``purpose-agent demo`` (and ``make demo``).
+
+The default demo shows learning from experience on a text game (TextWorldExpress
+cookingworld, one room; needs the ``bench`` extra and Java 17), in four phases:
+
+1. **before**: a held-out game is played with no memory (``EVAL_TEST``: nothing is written);
+2. **learn**: a few training games are played through the default learning path,
+   ``Orchestrator(llm, env, memory=MemoryStore(path), learning=Learning(validation=...))``:
+   each run writes candidate lessons, and the gate replays them on validation games with and
+   without each, from ground truth (no critic calls), promoting only on evidence;
+3. **lessons**: what the gate promoted, kept quarantined or rejected, with kind and numbers;
+4. **after**: the same held-out game again, with what was promoted (``EVAL_TEST`` again; the
+   store's bytes are checked to be unchanged), then a before/after table.
+
+The games are fixed (official folds, fixed seeds); the after-play is printed as it happens,
+whether or not learning helped. ``purpose-agent demo --task is_palindrome`` runs the older
+coding demo (the model writes a function until its unit tests pass).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from purpose_agent.core import events as ev
+from purpose_agent.core.environment import Environment
+from purpose_agent.core.modes import RunMode
 from purpose_agent.core.orchestrator import Orchestrator
-from purpose_agent.envs.coding import CodingEnvironment
-from purpose_agent.envs.coding_tasks import BY_ID, DEMO_TASK
+from purpose_agent.core.types import TaskResult
+from purpose_agent.memory.events import MemoryGated
+from purpose_agent.memory.learning import Learning
+from purpose_agent.memory.store import MemoryStore
+from purpose_agent.memory.types import MemoryStatus
+from purpose_agent.models.base import Backend
 from purpose_agent.models.registry import resolve_backend
 
-
-def _printer(event: ev.Event) -> None:
-    if isinstance(event, ev.ActionChosen):
-        code = str(event.params.get("code", event.params))
-        first = code.strip().splitlines()[0] if code.strip() else ""
-        lines = len(code.splitlines())
-        print(f"step {event.step}: {event.name} ({lines} lines: {first[:60]!r})", flush=True)
-        if event.thought:
-            print(f"   thought: {event.thought[:160]}", flush=True)
-    elif isinstance(event, ev.Observed):
-        tests = [ln for ln in event.observation.splitlines() if ln.startswith("Tests:")]
-        if tests:
-            print(f"   {tests[0]}", flush=True)
-    elif isinstance(event, ev.Scored):
-        gt = f", ground truth {event.outcome:.2f}" if event.outcome is not None else ""
-        print(f"   Φ {event.phi_before:.0f} → {event.phi_after:.0f}{gt}", flush=True)
+Out = Callable[[str], None]
 
 
-def run_demo(model: str = "local", task_id: str | None = None, max_steps: int = 5) -> int:
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+# ---------------------------------------------------------------------------------- coding demo
+def _coding_printer(out: Out) -> ev.Listener:
+    def listen(event: ev.Event) -> None:
+        if isinstance(event, ev.ActionChosen):
+            code = str(event.params.get("code", event.params))
+            first = code.strip().splitlines()[0] if code.strip() else ""
+            lines = len(code.splitlines())
+            out(f"step {event.step}: {event.name} ({lines} lines: {first[:60]!r})")
+            if event.thought:
+                out(f"   thought: {event.thought[:160]}")
+        elif isinstance(event, ev.Observed):
+            tests = [ln for ln in event.observation.splitlines() if ln.startswith("Tests:")]
+            if tests:
+                out(f"   {tests[0]}")
+        elif isinstance(event, ev.Scored):
+            gt = f", ground truth {event.outcome:.2f}" if event.outcome is not None else ""
+            out(f"   Φ {event.phi_before:.0f} → {event.phi_after:.0f}{gt}")
+
+    return listen
+
+
+def run_coding_demo(model: str | Backend = "local", task_id: str | None = None, max_steps: int = 5) -> int:
+    """The coding demo: the model writes a function until its unit tests pass (no memory)."""
+    from purpose_agent.envs.coding import CodingEnvironment
+    from purpose_agent.envs.coding_tasks import BY_ID, DEMO_TASK
+
+    out = _print
     task = BY_ID[task_id] if task_id else DEMO_TASK
     t0 = time.perf_counter()
     llm = resolve_backend(model)
-    print(f"model: {llm.name} (loaded in {time.perf_counter() - t0:.1f}s)")
-    print(f"task: {task.purpose}\n")
-    orch = Orchestrator(llm, CodingEnvironment(task), listeners=[_printer])
+    out(f"model: {llm.name} (loaded in {time.perf_counter() - t0:.1f}s)")
+    out(f"task: {task.purpose}\n")
+    orch = Orchestrator(llm, CodingEnvironment(task), listeners=[_coding_printer(out)])
     result = orch.run_task(task.purpose, max_steps=max_steps)
-    print()
-    print(result.summary().splitlines()[0])
+    out("")
+    out(result.summary().splitlines()[0])
     if result.success:
-        print("\nfinal solution:\n" + str(result.final_state.data.get("code", "")))
-    print(f"trace: {result.trace_path}")
-    print(f"total wall time: {time.perf_counter() - t0:.1f}s")
+        out("\nfinal solution:\n" + str(result.final_state.data.get("code", "")))
+    out(f"trace: {result.trace_path}")
+    out(f"total wall time: {time.perf_counter() - t0:.1f}s")
     return 0 if result.success else 1
+
+
+# -------------------------------------------------------------------------------- learning demo
+@dataclass(frozen=True)
+class Game:
+    """One game of the demo: a name, its purpose, and a factory of fresh environments."""
+
+    name: str
+    purpose: str
+    make_env: Callable[[], Environment]
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """The games of the learning demo and its step limits."""
+
+    title: str
+    held_out: Game
+    train: tuple[Game, ...]
+    validation: tuple[Game, ...]
+    max_steps: int = 8
+    replay_max_steps: int = 8
+    train_attempts: int = 1
+
+
+#: the learning demo's games (TextWorldExpress cookingworld, one room, one ingredient; official
+#: folds: training games from "train", validation games from "dev", the held-out game from
+#: "test"), chosen by measurement with the embedded 1.5B model at temperature 0: the held-out
+#: game is one the model does not solve with no memory (see README, Quick start)
+TWX_GAME = "cookingworld"
+TWX_HELD_OUT = 20005
+TWX_TRAIN = (12,)
+TWX_VALIDATION = (10007, 10000, 10001, 10003)
+TWX_MAX_STEPS = 8
+
+
+def textworld_plan(
+    held_out: int = TWX_HELD_OUT,
+    train: Sequence[int] = TWX_TRAIN,
+    validation: Sequence[int] = TWX_VALIDATION,
+    *,
+    game: str = TWX_GAME,
+    params: str | None = None,
+    max_steps: int = TWX_MAX_STEPS,
+    replay_max_steps: int | None = None,
+    train_attempts: int = 1,
+) -> DemoPlan:
+    """The demo's games from the official TextWorldExpress folds (train / dev / test)."""
+    from purpose_agent.envs import textworld as tw
+
+    settings = params if params is not None else tw.GAME_PARAMS.get(game, "")
+
+    def make(fold: tw.Fold, seed: int) -> Game:
+        spec = tw.GameSpec(game, seed, fold, settings)
+        env = tw.TextWorldExpressEnvironment(spec)
+        env.reset()  # reads the task description (milliseconds)
+        return Game(f"{fold}-{seed}", env.task_description, lambda: tw.TextWorldExpressEnvironment(spec))
+
+    return DemoPlan(
+        title=f"TextWorldExpress {game} ({settings})",
+        held_out=make("test", held_out),
+        train=tuple(make("train", s) for s in train),
+        validation=tuple(make("dev", s) for s in validation),
+        max_steps=max_steps,
+        replay_max_steps=replay_max_steps or max_steps,
+        train_attempts=train_attempts,
+    )
+
+
+@dataclass(frozen=True)
+class Play:
+    """One printed run: what it did and what it cost."""
+
+    label: str
+    game: str
+    success: bool
+    outcome: float | None
+    steps: int
+    calls: int
+    seconds: float
+    stop: str
+    memory_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, label: str, game: str, result: TaskResult) -> Play:
+        return cls(
+            label,
+            game,
+            result.success,
+            result.outcome,
+            len(result.steps),
+            result.usage.calls,
+            result.wall_time_s,
+            result.stop_reason,
+            tuple(result.memory_ids),
+        )
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """A memory the learning phase wrote, with the gate's numbers for it."""
+
+    id: str
+    kind: str
+    status: str
+    text: str
+    pairs: int = 0
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+    gain: float | None = None
+    p_value: float | None = None
+    runs: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+    gates: int = 0
+    reason: str = ""
+
+
+@dataclass
+class DemoReport:
+    """What the learning demo did (returned by :func:`run_learning_demo`)."""
+
+    store_path: Path
+    before: Play | None = None
+    training: list[Play] = field(default_factory=list)
+    after: Play | None = None
+    lessons: list[Lesson] = field(default_factory=list)
+    test_writes: list[str] = field(default_factory=list)  # files an EVAL_TEST play changed
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def promoted(self) -> list[Lesson]:
+        return [x for x in self.lessons if x.status == MemoryStatus.PROMOTED.value]
+
+    @property
+    def verdict(self) -> str:
+        b, a = self.before, self.after
+        if b is None or a is None:
+            return "incomplete"
+        if not a.memory_ids:
+            return "no lesson reached the after-play's prompt (nothing was promoted), so it could not change"
+        bo, ao = b.outcome or 0.0, a.outcome or 0.0
+        if a.success and not b.success:
+            return "learning helped: the held-out game went from failed to solved"
+        if ao > bo + 1e-9:
+            return f"learning helped partly: the score rose from {bo:.2f} to {ao:.2f}, the game is not solved"
+        if ao < bo - 1e-9 or (b.success and not a.success):
+            return f"learning made it worse on this game: the score fell from {bo:.2f} to {ao:.2f}"
+        if a.success and a.steps < b.steps:
+            return f"solved both times; with the lessons in {a.steps} steps instead of {b.steps}"
+        return "learning did not change the result on this game"
+
+
+def _digests(path: Path) -> dict[str, str]:
+    """sha256 of the store file and of its write-ahead log (a missing log counts as empty).
+    The ``-shm`` file is left out: it is SQLite's shared-memory index, which readers create
+    and maintain, not stored data."""
+    out = {}
+    for suffix in ("", "-wal"):
+        p = Path(str(path) + suffix)
+        out[p.name] = hashlib.sha256(p.read_bytes() if p.exists() else b"").hexdigest()
+    return out
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _first_sentence(observation: str) -> str:
+    lines = [ln for ln in observation.splitlines() if ln.strip() and not ln.startswith(("Score:", "NOTE:"))]
+    return lines[0] if lines else ""
+
+
+class _StepPrinter:
+    """One line per step: the action, what the game said, and the ground-truth score."""
+
+    def __init__(self, out: Out, kinds: Callable[[str], str]) -> None:
+        self.out = out
+        self.kinds = kinds
+        self.action = ""
+        self.observation = ""
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.MemoryIncluded) and event.step == 0 and event.ids:
+            shown = ", ".join(f"{mid} ({self.kinds(mid)})" for mid in event.ids)
+            self.out(f"  memories in the prompt: {shown}")
+        elif isinstance(event, ev.ActionChosen):
+            self.action = event.name + (f" {event.params}" if event.params else "")
+            if not event.valid:
+                self.action += " [invalid reply]"
+        elif isinstance(event, ev.Observed):
+            self.observation = _first_sentence(event.observation)
+        elif isinstance(event, ev.Scored):
+            score = f"score {event.outcome:.2f}" if event.outcome is not None else f"Φ {event.phi_after:.1f}"
+            self.out(
+                f"  {event.step:>2}. {_short(self.action, 36):<36} → {_short(self.observation, 58)}  [{score}]"
+            )
+
+
+def _end_line(play: Play) -> str:
+    verdict = "SOLVED" if play.success else "NOT SOLVED"
+    score = f"score {play.outcome:.2f}" if play.outcome is not None else "no ground truth"
+    return (
+        f"  {verdict} in {play.steps} steps, {score} (stop: {play.stop}; "
+        f"{play.calls} model calls, {play.seconds:.1f}s)"
+    )
+
+
+def _header(out: Out, text: str) -> None:
+    out("")
+    out(f"== {text} " + "=" * max(3, 86 - len(text)))
+
+
+class _Collector:
+    """The learning events of the training runs."""
+
+    def __init__(self) -> None:
+        self.candidates: list[ev.CandidateProposed] = []
+        self.gated: list[MemoryGated] = []
+        self.errors: list[ev.ErrorRaised] = []
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CandidateProposed):
+            self.candidates.append(event)
+        elif isinstance(event, MemoryGated):
+            self.gated.append(event)
+        elif isinstance(event, ev.ErrorRaised):
+            self.errors.append(event)
+
+
+def _gate_line(g: MemoryGated) -> str:
+    p = f", p={g.p_value:.3f}" if g.p_value is not None else ""
+    gain = f", gain {g.gain:+.2f}" if g.gain is not None else ""
+    calls = "?" if g.calls is None else str(g.calls)
+    shared = f", {g.baseline_reused} shared baselines" if g.baseline_reused else ""
+    decided = {"promoted": "PROMOTED", "rejected": "REJECTED", "deferred": "kept quarantined"}.get(
+        g.action, g.action
+    )
+    if not g.pairs and not g.new_pairs:
+        return f"    {g.memory_id}: {decided} ({_short(g.reason, 110)})"
+    return (
+        f"    {g.memory_id}: {decided} after {g.pairs} paired units ({g.new_pairs} new): "
+        f"{g.wins} wins / {g.losses} losses / {g.ties} ties{p}{gain}; "
+        f"this gate: {g.runs} runs, {calls} calls, {g.seconds:.1f}s{shared}"
+    )
+
+
+def _lessons(store: MemoryStore, gated: Sequence[MemoryGated]) -> list[Lesson]:
+    """Every memory in the store, with its latest gate numbers and its summed gate cost."""
+    out = []
+    for m in store.list():
+        mine = [g for g in gated if g.memory_id == m.id]
+        history = store.history(m.id)
+        row = Lesson(m.id, m.kind.value, m.status.value, m.text, reason=history[-1].reason if history else "")
+        if mine:
+            g = mine[-1]  # its tallies are over every paired unit so far
+            row = replace(
+                row,
+                pairs=g.pairs,
+                wins=g.wins,
+                losses=g.losses,
+                ties=g.ties,
+                gain=g.gain,
+                p_value=g.p_value,
+                runs=sum(x.runs for x in mine),
+                calls=sum(x.calls or 0 for x in mine),
+                seconds=sum(x.seconds for x in mine),
+                gates=len(mine),
+            )
+        out.append(row)
+    return out
+
+
+_STATUS_TITLES = (
+    (MemoryStatus.PROMOTED, "promoted (these enter prompts)"),
+    (MemoryStatus.QUARANTINED, "quarantined (no evidence either way yet; never in a prompt)"),
+    (MemoryStatus.CANDIDATE, "candidates not gated yet (never in a prompt)"),
+    (MemoryStatus.REJECTED, "rejected (kept for audit; never in a prompt)"),
+    (MemoryStatus.ARCHIVED, "archived (superseded, or kept only as evidence for procedures)"),
+)
+
+
+def _print_lessons(out: Out, lessons: Sequence[Lesson]) -> None:
+    if not lessons:
+        out("  no lessons were written")
+        return
+    for status, title in _STATUS_TITLES:
+        rows = [x for x in lessons if x.status == status.value]
+        if not rows:
+            continue
+        out(f"  {title}:")
+        for x in rows:
+            out(f"    {x.id} [{x.kind}] {_short(x.text, 96)}")
+            if x.gates:
+                p = f", p={x.p_value:.3f}" if x.p_value is not None else ""
+                gain = f", gain {x.gain:+.2f}" if x.gain is not None else ""
+                out(
+                    f"        gate: {x.wins} wins / {x.losses} losses / {x.ties} ties over {x.pairs} "
+                    f"paired units{p}{gain}; cost {x.runs} runs, {x.calls} calls, {x.seconds:.1f}s "
+                    f"in {x.gates} gate(s)"
+                )
+            elif status is MemoryStatus.REJECTED and x.reason:
+                out(f"        {_short(x.reason, 110)}")
+
+
+def _table(out: Out, rows: Sequence[tuple[str, str, str]]) -> None:
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    w2 = max(len(r[2]) for r in rows)
+    for i, (a, b, c) in enumerate(rows):
+        out(f"  | {a:<{w0}} | {b:<{w1}} | {c:<{w2}} |")
+        if i == 0:
+            out(f"  |{'-' * (w0 + 2)}|{'-' * (w1 + 2)}|{'-' * (w2 + 2)}|")
+
+
+def _play_row(p: Play | None, what: str) -> str:
+    if p is None:
+        return "-"
+    return {
+        "success": "yes" if p.success else "no",
+        "score": f"{p.outcome:.2f}" if p.outcome is not None else "-",
+        "steps": str(p.steps),
+        "calls": str(p.calls),
+        "seconds": f"{p.seconds:.1f}",
+        "memories": str(len(p.memory_ids)),
+    }[what]
+
+
+def run_learning_demo(
+    model: str | Backend = "local",
+    *,
+    plan: DemoPlan | None = None,
+    workdir: str | Path | None = None,
+    out: Out = _print,
+) -> DemoReport:
+    """Run the four phases of the learning demo (see the module docstring) and print them.
+
+    ``plan`` defaults to :func:`textworld_plan`; ``workdir`` (default: a new temporary
+    directory, kept) holds the memory store and the traces."""
+    t0 = time.perf_counter()
+    llm = resolve_backend(model)
+    loaded = time.perf_counter() - t0
+    plan = plan or textworld_plan()
+    root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="purpose-agent-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "memory.sqlite"
+    traces = root / "traces"
+    report = DemoReport(path)
+    MemoryStore(path, embedder=None).close()  # a new, empty store
+
+    out("Purpose Agent demo: an agent that learns from experience, without fine-tuning")
+    out(f"model: {llm.name} (loaded in {loaded:.1f}s)")
+    out(f"game: {plan.title}")
+    out(f"memory store: {path}")
+    out(f"task of every game: {_short(plan.held_out.purpose, 200)}")
+
+    def kinds(mid: str) -> str:
+        with MemoryStore(path, mode=RunMode.EVAL_TEST, embedder=None) as s:
+            return s.get(mid).kind.value
+
+    def held_out_play(label: str) -> Play:
+        digests = _digests(path)
+        store = MemoryStore(path, mode=RunMode.EVAL_TEST, embedder=None)
+        try:
+            n = store.count(MemoryStatus.PROMOTED)
+            out(f"  held-out game {plan.held_out.name}; memory: {n} promoted lessons; store opened read-only")
+            orch = Orchestrator(
+                llm,
+                plan.held_out.make_env(),
+                memory=store,
+                mode=RunMode.EVAL_TEST,
+                ground_truth_phi=True,
+                trace_dir=traces,
+                listeners=[_StepPrinter(out, kinds)],
+            )
+            result = orch.run_task(plan.held_out.purpose, max_steps=plan.max_steps)
+            play = Play.of(label, plan.held_out.name, result)
+        finally:
+            store.close()
+        out(_end_line(play))
+        now = _digests(path)
+        changed = sorted(name for name in digests if digests[name] != now[name])
+        report.test_writes += changed
+        out(
+            "  EVAL_TEST check: the store file and its WAL are byte-identical (sha256 before = after)"
+            if not changed
+            else f"  EVAL_TEST check FAILED: {', '.join(changed)} changed"
+        )
+        return play
+
+    # 1. before
+    _header(out, "1/4  Before learning: the held-out game, no memory (EVAL_TEST: nothing is written)")
+    phase = time.perf_counter()
+    report.before = held_out_play("before")
+    report.seconds["before"] = time.perf_counter() - phase
+
+    # 2. learn
+    n_val = len(plan.validation)
+    _header(out, f"2/4  Learning from {len(plan.train)} training game(s)")
+    out("  the default learning path, as a user writes it:")
+    out("    store = pa.MemoryStore(path)")
+    out(f"    learning = pa.Learning(validation=[{n_val} dev games], units_per_gate={n_val})")
+    out("    pa.Orchestrator(llm, env, memory=store, learning=learning, ground_truth_phi=True).run_task(...)")
+    out("  after each run: candidate lessons (worked examples, procedures, failure patterns, distilled")
+    out(
+        f"  lessons) → immune scan → quarantine → replay on the {n_val} validation games with and without each"
+    )
+    out("  (scored by the game, no critic calls) → promote only on evidence (≥ 4 paired wins, no loss)")
+    phase = time.perf_counter()
+    learning = Learning(
+        validation=[(g.purpose, lambda seed, g=g: g.make_env()) for g in plan.validation],
+        units_per_gate=n_val,
+        train_attempts=plan.train_attempts,
+        replay_max_steps=plan.replay_max_steps,
+    )
+    collector = _Collector()
+    store = MemoryStore(path, embedder=None)
+    try:
+        for i, game in enumerate(plan.train, 1):
+            out(f"\n  training game {i}/{len(plan.train)}: {game.name}")
+            orch = Orchestrator(
+                llm,
+                game.make_env(),
+                memory=store,
+                learning=learning,
+                ground_truth_phi=True,
+                trace_dir=traces,
+                listeners=[_StepPrinter(out, lambda mid: store.get(mid).kind.value), collector],
+            )
+            seen_c, seen_g = len(collector.candidates), len(collector.gated)
+            started = time.perf_counter()
+            result = orch.run_task(game.purpose, max_steps=plan.max_steps)
+            play = Play.of("train", game.name, result)
+            report.training.append(play)
+            out(_end_line(play))
+            out(
+                f"  learning from it (candidates, scan, gate replays): {time.perf_counter() - started - play.seconds:.1f}s"
+            )
+            new_c = collector.candidates[seen_c:]
+            out(f"  {len(new_c)} candidate lesson(s) written from this run:")
+            for c in new_c:
+                out(f"    {c.memory_id} [{c.memory_kind}] {_short(c.text, 90)}")
+            new_g = collector.gated[seen_g:]
+            if new_g:
+                out("  gate (validation replays with and without each candidate):")
+                for g in new_g:
+                    out(_gate_line(g))
+        for e in collector.errors:
+            out(f"  note: {e.where}: {_short(e.message, 140)}")
+        report.lessons = _lessons(store, collector.gated)
+    finally:
+        store.close()
+    report.seconds["learn"] = time.perf_counter() - phase
+
+    # 3. lessons
+    _header(out, "3/4  What was learned")
+    _print_lessons(out, report.lessons)
+    runs = sum(g.runs for g in collector.gated)
+    calls = sum(g.calls or 0 for g in collector.gated)
+    secs = sum(g.seconds for g in collector.gated)
+    out(
+        f"  the gate in all: {runs} validation runs, {calls} model calls, {secs:.1f}s "
+        "(replays scored by the game's ground truth: 0 critic calls)"
+    )
+
+    # 4. after
+    _header(out, "4/4  After learning: the same held-out game, with what was promoted (EVAL_TEST)")
+    phase = time.perf_counter()
+    report.after = held_out_play("after")
+    report.seconds["after"] = time.perf_counter() - phase
+
+    # summary
+    total = time.perf_counter() - t0
+    report.seconds["total"] = total
+    _header(out, "Summary")
+    b, a = report.before, report.after
+    rows = [("held-out game " + plan.held_out.name, "before (no memory)", "after (promoted lessons)")]
+    for label, what in (
+        ("solved (ground truth)", "success"),
+        ("score (ground truth)", "score"),
+        ("steps", "steps"),
+        ("model calls", "calls"),
+        ("seconds", "seconds"),
+        ("lessons in the prompt", "memories"),
+    ):
+        rows.append((label, _play_row(b, what), _play_row(a, what)))
+    _table(out, rows)
+    promoted = report.promoted
+    out(
+        f"  lessons: {len(promoted)} promoted"
+        + (f" ({', '.join(f'{x.id} [{x.kind}]' for x in promoted)})" if promoted else "")
+        + f", {sum(x.status == 'quarantined' for x in report.lessons)} quarantined, "
+        f"{sum(x.status == 'rejected' for x in report.lessons)} rejected"
+    )
+    if a is not None and promoted:
+        used = [mid for mid in a.memory_ids if mid in {x.id for x in promoted}]
+        out(f"  the after-play's prompt held: {', '.join(used) or 'none of them'}")
+    out(f"  verdict: {report.verdict}")
+    out("  (one held-out game, one seed: a demonstration, not a benchmark; see BENCHMARKS.md)")
+    out(
+        f"  wall time: {total:.0f}s (before {report.seconds['before']:.0f}s, learning "
+        f"{report.seconds['learn']:.0f}s, after {report.seconds['after']:.0f}s)"
+    )
+    out(f"  inspect what was learned: purpose-agent status --store {path}")
+    return report
+
+
+def run_demo(
+    model: str | Backend = "local",
+    task_id: str | None = None,
+    max_steps: int | None = None,
+    workdir: str | Path | None = None,
+) -> int:
+    """``purpose-agent demo``: the learning demo, or the coding demo when ``task_id`` is given.
+    Exit code 0 when every phase completed and the EVAL_TEST plays wrote nothing (whether
+    learning helped is printed, not judged by the exit code)."""
+    if task_id:
+        return run_coding_demo(model, task_id, max_steps or 5)
+    plan = textworld_plan(max_steps=max_steps or TWX_MAX_STEPS)
+    report = run_learning_demo(model, plan=plan, workdir=workdir)
+    complete = report.before is not None and report.after is not None
+    return 0 if complete and not report.test_writes else 1
+
+
+__all__ = [
+    "DemoPlan",
+    "DemoReport",
+    "Game",
+    "Lesson",
+    "Play",
+    "run_coding_demo",
+    "run_demo",
+    "run_learning_demo",
+    "textworld_plan",
+]
