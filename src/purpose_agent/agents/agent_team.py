@@ -43,9 +43,9 @@ class AgentSpec:
 
     name: str
     role: str = ""
-    expertise: tuple[str, ...] = ()
+    expertise: Sequence[str] | str = ()  # stored as a tuple of lowercase keywords
     model: Backend | str | None = None
-    tools: tuple[Any, ...] = ()
+    tools: Sequence[Any] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():

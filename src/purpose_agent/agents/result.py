@@ -176,7 +176,8 @@ class RunResult:
                 why = f"tests {self.tests_passed}/{len(self.tests)} passed"
             else:
                 why = f"decided by {self.decided_by}"
-            head = f"{verdict} ({why}), Φ={self.phi:.1f}, {self.steps} steps, {self.cost}"
+            steps = f"{self.steps} step" + ("" if self.steps == 1 else "s")
+            head = f"{verdict} ({why}), Φ={self.phi:.1f}, {steps}, {self.cost}"
         lines = [head]
         if self.output:
             lines.append(self.output)
