@@ -2,9 +2,19 @@
 
 Five threat categories: ``prompt_injection``, ``score_manipulation``, ``tool_misuse``,
 ``privacy_leak`` and ``scope_overreach``. The text is normalised first (Unicode NFKC,
-zero-width and control characters removed, homoglyphs mapped, leetspeak and spaced-out
+zero-width and control characters removed, TR39 confusables mapped, leetspeak and spaced-out
 words undone) and embedded payloads (base64, hex, URL-encoding, HTML entities, escapes,
-rot13) are decoded and scanned too. Pure Python, standard library only.
+rot13) are decoded and scanned too.
+
+Four layers, each named in :attr:`ScanResult.layers`:
+
+- ``rules``: bounded regular expressions (:mod:`._immune_rules`), fast and explainable;
+- ``parser``: shell commands and Python code parsed with :mod:`shlex` and :mod:`ast`
+  (:mod:`._immune_tools`), judged by what they do;
+- ``secrets``: the ``detect-secrets`` plugin patterns (:mod:`._immune_secrets`);
+- ``classifier``: a logistic regression over MiniLM embeddings and hashed n-grams
+  (:mod:`._immune_model`), for paraphrases no rule anticipates. It needs the ``embed`` extra;
+  without it the scan runs the other layers and :attr:`ScanResult.notes` says so.
 
 >>> ImmuneSystem().scan("Ignore blank lines when parsing the CSV.").safe
 True
@@ -17,9 +27,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
+from purpose_agent.memory import _immune_secrets, _immune_tools
 from purpose_agent.memory._immune_rules import CATEGORIES, RULES, SQUASH_RULES, Rule
 from purpose_agent.memory._normalize import View, decode_payloads, deobfuscate, normalize, rot13, squash
+
+if TYPE_CHECKING:
+    from purpose_agent.memory._immune_model import LessonClassifier
 
 __all__ = ["CATEGORIES", "ImmuneSystem", "Rule", "ScanResult", "Threat"]
 
@@ -28,6 +43,9 @@ _MAX_DEPTH = 2  # nested encodings decoded (e.g. base64 inside URL-encoding)
 _MAX_MATCHES_PER_RULE = 8  # candidate matches examined per rule and view
 _SENTENCE_WINDOW = 400
 _ROT13_MAX_CHARS = 32_768  # the rot13 layer is skipped above this size (lessons are short)
+_CLF_MAX_UNITS = 10  # texts the classifier embeds per scan (chunks, deobfuscated view, payloads)
+_CLF_CHUNK = 1_200
+_CLF_MIN_WORDS = 3
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|[。！？\n]")
 _CLAUSE_CUT = re.compile(r"[,;:(\n]")
@@ -52,11 +70,17 @@ class Threat:
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    """Outcome of a scan; ``safe`` is true exactly when ``threats`` is empty."""
+    """Outcome of a scan; ``safe`` is true exactly when ``threats`` is empty.
+
+    ``layers`` names the layers that ran (``rules``, ``parser``, ``secrets``, ``classifier``);
+    ``notes`` says why one did not (e.g. ``"classifier off: the embed extra is not installed"``).
+    """
 
     safe: bool
     threats: tuple[Threat, ...]
     normalized: str
+    layers: tuple[str, ...] = ("rules",)
+    notes: tuple[str, ...] = ()
 
     @property
     def categories(self) -> frozenset[str]:
@@ -72,21 +96,45 @@ class ImmuneSystem:
     ``allow_scopes``: reach levels (``"team"``, ``"global"``) a lesson may claim whatever its own
     scope; any other claim above the lesson's ``scope`` (or any claim when no scope is given) is
     ``scope_overreach``. Claims of authority over other memories are always reported.
+    ``classifier``: ``"auto"`` (default) loads the shipped classifier when the ``embed`` extra is
+    installed, ``None`` turns the learned layer off, or pass a
+    :class:`~purpose_agent.memory._immune_model.LessonClassifier`.
     """
 
     def __init__(
         self,
         extra_rules: Iterable[Rule | tuple[str, str] | tuple[str, str, str]] | None = None,
         allow_scopes: Iterable[str] | None = None,
+        classifier: LessonClassifier | Literal["auto"] | None = "auto",
     ) -> None:
         extra = tuple(_coerce_rule(r, i) for i, r in enumerate(extra_rules or ()))
         self._rules: tuple[Rule, ...] = RULES + extra
         self._allow_scopes = frozenset(allow_scopes or ())
+        self._classifier = classifier
+
+    def classifier(self) -> tuple[LessonClassifier | None, str | None]:
+        """The classifier in use and, when there is none, the reason."""
+        if self._classifier is None:
+            return None, "classifier off: disabled (classifier=None)"
+        if self._classifier == "auto":
+            from purpose_agent.memory._immune_model import load_default
+
+            return load_default()
+        return self._classifier, None
 
     def scan(self, text: str, *, kind: str | None = None, scope: str | None = None) -> ScanResult:
-        """Scan ``text``; ``kind`` is the memory kind and ``scope`` its scope (agent / team / global)."""
+        """Scan ``text``; ``kind`` is the memory kind and ``scope`` its scope (agent / team / global).
+
+        Raises ``TypeError`` for anything that is not a ``str`` (``None``, ``bytes``, numbers):
+        a scanner that guessed at a conversion could pass what it never read.
+        """
         if not isinstance(text, str):
-            text = _to_text(text)
+            hint = (
+                "; decode bytes first (e.g. data.decode('utf-8'))"
+                if isinstance(text, bytes | bytearray)
+                else ""
+            )
+            raise TypeError(f"ImmuneSystem.scan expects a str lesson, got {type(text).__name__}{hint}")
         try:
             run = _Run(self, kind, scope)
             base = normalize(text)
@@ -96,8 +144,25 @@ class ImmuneSystem:
                 and sum(1 for c in base.text if c.isascii() and c.isalpha()) >= 12
             ):
                 run.scan_layer(normalize(rot13(base).text), "rot13", _MAX_DEPTH)
+            layers = ["rules", "parser"]
+            notes: list[str] = []
+            if _immune_secrets.available():
+                layers.append("secrets")
+            else:
+                notes.append("secrets off: the detect-secrets package is not installed")
+            note = run.classify(base)
+            if note is None:
+                layers.append("classifier")
+            else:
+                notes.append(note)
             threats = tuple(sorted(run.threats.values(), key=lambda t: -t.severity))
-            return ScanResult(safe=not threats, threats=threats, normalized=base.text)
+            return ScanResult(
+                safe=not threats,
+                threats=threats,
+                normalized=base.text,
+                layers=tuple(layers),
+                notes=tuple(notes),
+            )
         except Exception as exc:  # fail closed: an unscannable text never counts as safe
             threat = Threat("prompt_injection", f"scanner error: {type(exc).__name__}", "internal_error", 1.0)
             return ScanResult(safe=False, threats=(threat,), normalized=text)
@@ -122,17 +187,95 @@ class _Run:
         self.kind = kind
         self.scope = scope
         self.threats: dict[tuple[str, str], Threat] = {}
+        self.units: list[tuple[str, View | None]] = []  # texts for the classifier (with a view to quote)
 
     def scan_layer(self, view: View, layer: str, depth: int) -> None:
         rules = [r for r in self.system._rules if not (layer == "rot13" and r.category == "privacy_leak")]
         self.apply(rules, view, layer)
+        self.apply_parser(view, layer)
+        if layer != "rot13":
+            self.apply_secrets(view, layer)
         deob = deobfuscate(view)
         if deob.text != view.text:
             self.apply([r for r in rules if r.category != "privacy_leak"], deob, layer)
+            self.apply_parser(deob, layer)
         self.apply(SQUASH_RULES, squash(deob), layer)
+        if layer != "rot13" and depth <= 1:
+            if depth == 0:
+                self.units.extend(_chunks(view))
+            else:
+                self.units.append((view.text[:_CLF_CHUNK], None))
+            if deob.text != view.text:
+                self.units.append((deob.text[:_CLF_CHUNK], None))
         if depth < _MAX_DEPTH:
             for encoding, decoded in decode_payloads(view.text):
                 self.scan_layer(normalize(decoded), encoding, depth + 1)
+
+    def _add(self, key: tuple[str, str], threat: Threat) -> None:
+        if key not in self.threats:
+            self.threats[key] = threat
+
+    def apply_parser(self, view: View, layer: str) -> None:
+        for f in _immune_tools.analyse(view.text):
+            key = ("tool_misuse", f.name)
+            if key in self.threats:
+                continue
+            if _negated(view.text, max(0, f.start - 60), f.start):
+                continue
+            name = f"{f.name}@{layer}" if layer else f.name
+            self._add(key, Threat("tool_misuse", view.quote(f.start, f.end).strip(), name, f.severity))
+
+    def apply_secrets(self, view: View, layer: str) -> None:
+        for f in _immune_secrets.find_secrets(view.text):
+            name = f"pl.secret.{f.kind}"
+            tagged = f"{name}@{layer}" if layer else name
+            self._add(
+                ("privacy_leak", name),
+                Threat("privacy_leak", view.quote(f.start, f.end).strip(), tagged, 0.9),
+            )
+
+    def classify(self, base: View) -> str | None:
+        """Run the learned layer on the collected units; the reason it did not run, else None."""
+        clf, reason = self.system.classifier()
+        if clf is None:
+            return reason
+        units: list[tuple[str, View | None]] = []
+        seen: set[str] = set()
+        for text, view in self.units:
+            clean = text.encode("utf-8", "replace").decode("utf-8").strip()
+            if len(_WORDS.findall(clean)) < _CLF_MIN_WORDS and not _CJK.search(clean):
+                continue
+            if clean in seen:
+                continue
+            seen.add(clean)
+            units.append((clean, view))
+            if len(units) >= _CLF_MAX_UNITS:
+                break
+        if not units:
+            return None
+        try:
+            predictions = clf.predict([u for u, _ in units])
+        except Exception as exc:  # the other layers stand; the result says the learned one failed
+            return f"classifier error: {type(exc).__name__}: {exc}"[:200]
+        for (text, view), pred in zip(units, predictions, strict=True):
+            if not pred.hostile:
+                continue
+            category = pred.category
+            if category == "score_manipulation" and self.kind == "critic_calibration":
+                continue
+            if category == "scope_overreach" and (
+                self.system._allow_scopes or (self.scope or "agent") != "agent"
+            ):
+                continue
+            evidence = view.quote(0, len(view.text)) if view is not None else text
+            evidence = evidence.strip()
+            if len(evidence) > 200:
+                evidence = evidence[:199] + "…"
+            self._add(
+                (category, "model"),
+                Threat(category, evidence or base.text[:200], f"model.{category}", round(pred.confidence, 3)),
+            )
+        return None
 
     def apply(self, rules: Iterable[Rule], view: View, layer: str) -> None:
         text = view.text
@@ -177,6 +320,30 @@ class _Run:
         return m.start(), (tail.end() if tail else m.end())
 
 
+_WORDS = re.compile(r"\w+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,}")
+
+
+def _chunks(view: View) -> list[tuple[str, View | None]]:
+    """The text in pieces of at most ``_CLF_CHUNK`` characters, cut at sentence ends where possible."""
+    text = view.text
+    if len(text) <= _CLF_CHUNK:
+        return [(text, view)]
+    out: list[tuple[str, View | None]] = []
+    start = 0
+    while start < len(text) and len(out) < _CLF_MAX_UNITS:
+        end = min(len(text), start + _CLF_CHUNK)
+        if end < len(text):
+            cut = max(
+                (m.end() for m in _SENTENCE_END.finditer(text, start + _CLF_CHUNK // 2, end)), default=end
+            )
+            end = cut
+        piece = View(text[start:end], view.pos[start:end], view.source)
+        out.append((piece.text, piece))
+        start = end
+    return out
+
+
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
     """Bounds of the sentence around ``text[start:end]`` (within a fixed window)."""
     lo = max(0, start - _SENTENCE_WINDOW)
@@ -194,12 +361,6 @@ def _negated(text: str, lo: int, start: int) -> bool:
     if cuts:
         window = window[cuts[-1] :]
     return bool(_NEGATION.search(window))
-
-
-def _to_text(value: object) -> str:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", errors="replace")
-    return "" if value is None else str(value)
 
 
 def _coerce_rule(item: Rule | tuple[str, str] | tuple[str, str, str], index: int) -> Rule:

@@ -1,0 +1,223 @@
+"""The learned layer of the immune system: a classifier over MiniLM embeddings.
+
+Features are the lesson's all-MiniLM-L6-v2 embedding (384 dimensions, from
+:mod:`purpose_agent.memory.embeddings`) next to hashed character 3–5-grams and word bigrams
+(language-agnostic, so French, German or Chinese wording and obfuscated spellings still carry
+signal where the English-trained embedding is weak). A multinomial logistic regression maps
+them to ``ordinary`` or one of the five threat categories. A lesson is hostile when the
+probability of ``ordinary`` falls below ``1 - threshold``.
+
+The weights ship as ``data/immune_model.npz`` (numpy arrays and a JSON header); the script
+``benchmarks/train_immune.py`` rebuilds them from the training corpus. Everything here needs
+the ``embed`` extra; :func:`load_default` returns ``None`` with the reason when it is missing,
+and the immune system then runs its rules alone and says so in each result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from purpose_agent.memory.embeddings import Embedder
+
+__all__ = [
+    "CLASSES",
+    "MODEL_FILE",
+    "LessonClassifier",
+    "Prediction",
+    "hashed_ngrams",
+    "load_default",
+]
+
+CLASSES = (
+    "ordinary",
+    "prompt_injection",
+    "score_manipulation",
+    "tool_misuse",
+    "privacy_leak",
+    "scope_overreach",
+)
+MODEL_FILE = "immune_model.npz"
+_MAX_UNIT_CHARS = 1_500
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def hashed_ngrams(texts: Sequence[str], dim: int) -> np.ndarray:
+    """L2-normalised counts of character 3/4/5-grams and word bigrams, hashed (crc32) into ``dim`` bins."""
+    import numpy as np
+
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, text in enumerate(texts):
+        t = " " + " ".join(text.lower().split()) + " "
+        row = out[i]
+        for n in (3, 4, 5):
+            for j in range(len(t) - n + 1):
+                row[zlib.crc32(t[j : j + n].encode("utf-8", "surrogatepass")) % dim] += 1.0
+        words = _WORD.findall(t)
+        for a, b in zip(words, words[1:], strict=False):
+            row[zlib.crc32(f"{a} {b}".encode("utf-8", "surrogatepass")) % dim] += 1.0
+        norm = float(np.linalg.norm(row))
+        if norm > 0:
+            row /= norm
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The classifier's view of one text: class probabilities and the verdict."""
+
+    text: str
+    probabilities: dict[str, float]
+    hostile: bool
+    category: str
+    confidence: float
+
+
+@dataclass(slots=True)
+class LessonClassifier:
+    """Multinomial logistic regression over [MiniLM embedding, hashed n-grams]."""
+
+    weights: np.ndarray  # (features, classes)
+    bias: np.ndarray  # (classes,)
+    threshold: float  # hostile when P(ordinary) < 1 - threshold
+    ngram_dim: int
+    ngram_weight: float
+    embedder_name: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    embedder: Embedder | None = None
+
+    # ------------------------------------------------------------------------- persistence
+    @classmethod
+    def load(cls, path: str | Path | None = None, embedder: Embedder | None = None) -> LessonClassifier:
+        """Read weights from ``path`` (default: the shipped ``data/immune_model.npz``)."""
+        import numpy as np
+
+        if path is None:
+            ref = resources.files("purpose_agent.memory") / "data" / MODEL_FILE
+            with resources.as_file(ref) as p:
+                return cls.load(p, embedder)
+        with np.load(Path(path), allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            if tuple(header["classes"]) != CLASSES:
+                raise ValueError(f"immune model {path} has classes {header['classes']}, expected {CLASSES}")
+            return cls(
+                weights=z["weights"].astype(np.float32),
+                bias=z["bias"].astype(np.float32),
+                threshold=float(header["threshold"]),
+                ngram_dim=int(header["ngram_dim"]),
+                ngram_weight=float(header["ngram_weight"]),
+                embedder_name=str(header["embedder"]),
+                meta=dict(header.get("meta", {})),
+                embedder=embedder,
+            )
+
+    def save(self, path: str | Path) -> None:
+        """Write the weights and a JSON header (classes, threshold, feature settings, training notes)."""
+        import numpy as np
+
+        header = {
+            "classes": list(CLASSES),
+            "threshold": self.threshold,
+            "ngram_dim": self.ngram_dim,
+            "ngram_weight": self.ngram_weight,
+            "embedder": self.embedder_name,
+            "meta": self.meta,
+        }
+        with open(path, "wb") as f:
+            np.savez_compressed(
+                f,
+                weights=self.weights.astype(np.float16),
+                bias=self.bias.astype(np.float32),
+                header=np.array(json.dumps(header, sort_keys=True)),
+            )
+
+    # ------------------------------------------------------------------------- inference
+    def _embedder(self) -> Embedder:
+        if self.embedder is None:
+            from purpose_agent.memory.embeddings import default_embedder
+
+            self.embedder = default_embedder()
+        if self.embedder.name != self.embedder_name:
+            raise ValueError(
+                f"immune model was trained on {self.embedder_name!r} embeddings, got {self.embedder.name!r}"
+            )
+        return self.embedder
+
+    def features(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        """The feature matrix of ``texts`` (embeddings computed unless given)."""
+        import numpy as np
+
+        clipped = [t[:_MAX_UNIT_CHARS] for t in texts]
+        emb = self._embedder().embed(clipped) if embeddings is None else embeddings
+        grams = hashed_ngrams(clipped, self.ngram_dim) * self.ngram_weight
+        return np.hstack([np.asarray(emb, dtype=np.float32), grams])
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities, one row per feature row."""
+        import numpy as np
+
+        z = features @ self.weights.astype(np.float32) + self.bias
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return np.asarray(p / p.sum(axis=1, keepdims=True))
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """One :class:`Prediction` per text."""
+        if not texts:
+            return []
+        probs = self.probabilities(self.features(texts))
+        out: list[Prediction] = []
+        for text, row in zip(texts, probs, strict=True):
+            threat = int(row[1:].argmax()) + 1
+            hostile = float(row[0]) < 1.0 - self.threshold
+            out.append(
+                Prediction(
+                    text=text,
+                    probabilities={c: float(p) for c, p in zip(CLASSES, row, strict=True)},
+                    hostile=hostile,
+                    category=CLASSES[threat] if hostile else "ordinary",
+                    confidence=float(1.0 - row[0]),
+                )
+            )
+        return out
+
+
+_DEFAULT: LessonClassifier | None = None
+_DEFAULT_ERROR: str | None = None
+_LOCK = threading.Lock()
+
+
+def load_default() -> tuple[LessonClassifier | None, str | None]:
+    """The shipped classifier with the process-wide embedder, or ``(None, reason)``."""
+    global _DEFAULT, _DEFAULT_ERROR
+    with _LOCK:
+        if _DEFAULT is None and _DEFAULT_ERROR is None:
+            try:
+                from purpose_agent.memory.embeddings import embed_available
+
+                if not embed_available():
+                    raise ImportError("the embed extra is not installed (pip install 'purpose-agent[embed]')")
+                from purpose_agent.memory.embeddings import default_embedder
+
+                _DEFAULT = LessonClassifier.load(embedder=default_embedder())
+                _DEFAULT._embedder()  # checks the embedder the weights were trained on
+            except Exception as exc:  # any failure leaves the rules alone, stated in each result
+                _DEFAULT_ERROR = f"classifier off: {exc}"
+        return _DEFAULT, _DEFAULT_ERROR
+
+
+def _reset_default() -> None:
+    """Forget the cached classifier (tests)."""
+    global _DEFAULT, _DEFAULT_ERROR
+    with _LOCK:
+        _DEFAULT, _DEFAULT_ERROR = None, None
