@@ -53,4 +53,4 @@ def test_the_readme_agents_section_runs_on_the_stand_in_model(
             'pa.purpose("Help me write Python code")', 'pa.purpose("Help me write Python code", model=FAKE)'
         )
         assert "local" not in code
-        exec(compile(code, "README.md", "exec"), {"FAKE": _fake.model()})  # noqa: S102
+        exec(compile(code, "README.md", "exec"), {"FAKE": _fake.model()})
