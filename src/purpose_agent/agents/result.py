@@ -12,13 +12,13 @@ from purpose_agent.models.base import Usage
 
 __all__ = ["Cost", "RunResult", "Turn"]
 
-_FREE_PREFIXES = ("local", "scripted", "function")
+_FREE_PREFIXES = ("local", "ollama", "scripted", "function")  # models on this machine cost no money
 
 
 @dataclass(frozen=True)
 class Cost:
-    """Model calls and tokens of a run. ``usd`` is 0.0 for the embedded model and the test
-    models; None when a paid model was used (no price table is applied here)."""
+    """Model calls and tokens of a run. ``usd`` is 0.0 for local models (embedded, Ollama) and
+    the test models; None when a cloud model was used (no price table is applied here)."""
 
     calls: int = 0
     prompt_tokens: int = 0
@@ -31,7 +31,7 @@ class Cost:
 
     @classmethod
     def of(cls, usage: Usage, model: str = "local") -> Cost:
-        free = model.split(":", 1)[0] in _FREE_PREFIXES or model.startswith(_FREE_PREFIXES)
+        free = model.startswith(_FREE_PREFIXES)
         return cls(usage.calls, usage.prompt_tokens, usage.completion_tokens, 0.0 if free else None)
 
     def __add__(self, other: Cost) -> Cost:

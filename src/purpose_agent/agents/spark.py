@@ -48,7 +48,7 @@ class AnswerEnvironment(SimpleEnvironment):
     is its ground truth."""
 
     def __init__(self, check: Check | None = None) -> None:
-        super().__init__()
+        super().__init__(initial_state=State({}, "Nothing done yet."))
         self.check = check
 
     def outcome(self, state: State) -> float | None:

@@ -202,3 +202,14 @@ def test_a_team_object_can_be_built_for_a_kind_and_rejects_unknown_kinds(tmp_pat
     assert team.run("Say hi").output == "hi"
     with pytest.raises(ConfigurationError, match="unknown team kind"):
         pa.Team("poetry", model=pa.ScriptedModel([]), memory=_store(tmp_path))
+
+
+def test_cost_adds_up_and_knows_no_price_for_cloud_models() -> None:
+    from purpose_agent.agents.result import Cost
+    from purpose_agent.models.base import Usage
+
+    local = Cost.of(Usage(10, 5, calls=2), "local:qwen2.5-coder-1.5b")
+    cloud = Cost.of(Usage(1, 1), "openai:gpt-4o")
+    assert local == Cost(2, 10, 5, 0.0) and local.tokens == 15 and cloud.usd is None
+    assert (local + cloud).usd is None and (local + local).calls == 4
+    assert str(local) == "2 model calls, 15 tokens, $0.0000" and str(cloud) == "1 model calls, 2 tokens"
