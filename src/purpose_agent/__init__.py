@@ -36,6 +36,8 @@ from purpose_agent.models.ollama import OllamaBackend
 from purpose_agent.models.openai_compat import OpenAICompatibleBackend
 from purpose_agent.models.registry import backend_registry, create_slm_backend, resolve_backend
 from purpose_agent.models.testing import FunctionModel, ScriptedModel
+from purpose_agent.runtime.cost import CostTracker
+from purpose_agent.runtime.streaming import AsyncOrchestrator
 from purpose_agent.tools import (
     CalculatorTool,
     FunctionTool,
@@ -56,11 +58,13 @@ __all__ = [
     "ActionSpec",
     "AgentSpec",
     "AgentTeam",
+    "AsyncOrchestrator",
     "Backend",
     "BenchmarkRunner",
     "BenchmarkTask",
     "CalculatorTool",
     "Conversation",
+    "CostTracker",
     "Council",
     "Environment",
     "Flow",

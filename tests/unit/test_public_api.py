@@ -58,6 +58,9 @@ EXPECTED = {
     # evaluation (the proof-of-learning issue)
     "BenchmarkRunner",
     "BenchmarkTask",
+    # runtime services (issue 14)
+    "AsyncOrchestrator",
+    "CostTracker",
 }
 
 

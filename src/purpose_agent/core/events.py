@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import os
@@ -93,8 +94,16 @@ class MemoryDecided(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class TokenStreamed(Event):
+    """A chunk of a model reply as it streams (``run_task_stream``). ``role`` is the caller
+    (actor, critic), ``attempt`` 2 the repair retry of an unusable reply. Not written to the
+    trace: the action and score events record the replies."""
+
     kind: Literal["token"] = "token"
     text: str = ""
+    step: int = 0
+    role: str = ""
+    model: str = ""
+    attempt: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,11 +111,13 @@ class CostIncurred(Event):
     kind: Literal["cost"] = "cost"
     role: str = ""
     model: str = ""
+    step: int = 0  # 0: the initial scoring
     prompt_tokens: int = 0
     completion_tokens: int = 0
     processed_prompt_tokens: int | None = None
     latency_s: float = 0.0
-    usd: float = 0.0
+    usd: float | None = None  # None: price unknown (never a guess); 0.0 for local models
+    price_source: str = ""  # where usd came from: "local", "genai-prices", or why it is unknown
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +139,24 @@ class ErrorRaised(Event):
 
 
 Listener = Callable[[Event], None]
+
+_RUN_LISTENER: contextvars.ContextVar[Listener | None] = contextvars.ContextVar(
+    "purpose_agent_run_listener", default=None
+)
+
+
+def listen_to_next_run(listener: Listener | None) -> contextvars.Token[Listener | None]:
+    """The next run started in this context (and only that run, not the runs it starts, such
+    as validation replays) sends its events to ``listener`` too (``run_task_stream``)."""
+    return _RUN_LISTENER.set(listener)
+
+
+def claim_run_listener() -> Listener | None:
+    """Called by a run as it starts: takes the listener set by ``listen_to_next_run``."""
+    listener = _RUN_LISTENER.get()
+    if listener is not None:
+        _RUN_LISTENER.set(None)
+    return listener
 
 
 class EventBus:

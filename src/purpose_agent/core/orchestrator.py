@@ -13,6 +13,7 @@ import numbers
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, cast
@@ -34,7 +35,7 @@ from purpose_agent.critic.events import ScoreOverridden
 from purpose_agent.critic.override import apply_override, target_state
 from purpose_agent.critic.purpose_function import PurposeFunction, ground_truth_score
 from purpose_agent.errors import ConfigurationError, RunFailedError
-from purpose_agent.models.base import Backend, Completion, Usage, run_sync
+from purpose_agent.models.base import Backend, Completion, TokenChunk, Usage, run_sync, stream_tokens
 from purpose_agent.models.registry import resolve_backend
 
 
@@ -183,6 +184,8 @@ class Orchestrator:
         self.trace_dir = Path(trace_dir) if trace_dir is not None else ev.default_trace_dir()
         self.trace_enabled = trace
         self.bus = ev.EventBus()
+        # per-run listeners claimed from ``ev.listen_to_next_run`` (run_task_stream), by run id
+        self._run_listeners: dict[str, ev.Listener] = {}
         self._runs = 0
         self._successes = 0
         self._usage = Usage(calls=0)
@@ -195,12 +198,62 @@ class Orchestrator:
     # ------------------------------------------------------------------------------ helpers
     def _emit(self, run: Run, event: ev.Event) -> None:
         object.__setattr__(event, "run_id", run.run_id)
-        if run.trace is not None:  # the run's own file: only its events, whatever else runs
+        # the run's own file: only its events, whatever else runs; tokens are left out (the
+        # action and score events record the replies)
+        if run.trace is not None and not isinstance(event, ev.TokenStreamed):
             try:
                 run.trace(event)
             except Exception as exc:  # a full disk must not sink the run
                 self.bus.record_error(run.trace, exc)
         self.bus.emit(event)
+        listener = self._run_listeners.get(run.run_id)
+        if listener is not None:
+            try:
+                listener(event)
+            except Exception as exc:
+                self.bus.record_error(listener, exc)
+
+    def _tokens(self, run: Run, step: int, role: str) -> AbstractContextManager[None]:
+        """Model calls stream while a run has a streaming listener (``run_task_stream``): its
+        chunks become ``TokenStreamed`` events when the listener wants tokens, and a streamed
+        call stops at the next token when the run is cancelled."""
+        listener = self._run_listeners.get(run.run_id)
+        if listener is None:
+            return nullcontext()
+        wants = bool(getattr(listener, "tokens", False))
+
+        def sink(chunk: TokenChunk) -> None:
+            if wants:
+                self._emit(
+                    run,
+                    ev.TokenStreamed(
+                        text=chunk.text, step=step, role=role, model=chunk.model, attempt=chunk.attempt
+                    ),
+                )
+
+        return stream_tokens(sink)
+
+    def _abort(self, run: Run, exc: BaseException) -> None:
+        """A run cancelled (or interrupted) mid-way: record its end, close its trace."""
+        reason = (
+            "cancelled" if isinstance(exc, asyncio.CancelledError) else f"interrupted: {type(exc).__name__}"
+        )
+        try:
+            self._emit(
+                run,
+                ev.TaskEnded(
+                    success=False,
+                    final_phi=run.phi,
+                    steps=len(run.steps),
+                    outcome=run.outcome,
+                    stop_reason=reason,
+                    wall_time_s=time.perf_counter() - run.started,
+                ),
+            )
+        finally:
+            self._run_listeners.pop(run.run_id, None)
+            if run.trace is not None:
+                run.trace.close()
 
     def _action_specs(self, state: State, offered: frozenset[str] | None = None) -> list[ActionSpec]:
         specs = list(self.environment.actions(state) or self.specs)
@@ -210,19 +263,30 @@ class Orchestrator:
             specs.append(DONE_SPEC)
         return specs
 
-    def _account(self, run: Run, role: str, completion: Completion | None) -> Usage:
+    def _account(self, run: Run, role: str, completion: Completion | None, step: int = 0) -> Usage:
         if completion is None:
             return Usage(calls=0)
+        from purpose_agent.runtime.cost import price_call  # runtime sits above core: import late
+
         run.usage = run.usage + completion.usage
+        price = price_call(
+            completion.model,
+            completion.usage.prompt_tokens,
+            completion.usage.completion_tokens,
+            backend=self.llm if role == "actor" else self.critic_llm,
+        )
         self._emit(
             run,
             ev.CostIncurred(
                 role=role,
                 model=completion.model,
+                step=step,
                 prompt_tokens=completion.usage.prompt_tokens,
                 completion_tokens=completion.usage.completion_tokens,
                 processed_prompt_tokens=completion.usage.processed_prompt_tokens,
                 latency_s=completion.latency_s,
+                usd=price.usd,
+                price_source=price.source,
             ),
         )
         return completion.usage
@@ -278,6 +342,9 @@ class Orchestrator:
         run.context = _digest(state.describe())
         if self.trace_enabled:
             run.trace = ev.JsonlTrace(self.trace_dir / f"{run.run_id}.jsonl")
+        listener = ev.claim_run_listener()
+        if listener is not None:
+            self._run_listeners[run.run_id] = listener
         self._emit(
             run,
             ev.TaskStarted(
@@ -292,9 +359,8 @@ class Orchestrator:
             await self._open(run)
         except Exception as exc:
             self._fail(run, "start", exc)
-        except BaseException:  # cancelled: leave no file open
-            if run.trace is not None:
-                run.trace.close()
+        except BaseException as exc:  # cancelled: record it, leave no file open
+            self._abort(run, exc)
             raise
         return run
 
@@ -315,8 +381,9 @@ class Orchestrator:
             if run.memory_ids:
                 self._emit(run, ev.MemoryIncluded(step=0, ids=tuple(run.memory_ids)))
         run.outcome = self._outcome(run, state)
-        score, completion = await self._score(purpose, state, None, None, run.outcome)
-        self._account(run, "critic", completion)
+        with self._tokens(run, 0, "critic"):
+            score, completion = await self._score(purpose, state, None, None, run.outcome)
+        self._account(run, "critic", completion, 0)
         run.phi = score.phi
         run.weight = self.anomaly_policy.weight(score.confidence, score.anomalies)
         run.source = score.source
@@ -336,23 +403,25 @@ class Orchestrator:
         index = len(run.steps) + 1
         before = run.state
         specs = self._action_specs(before, run.offered_tools)
-        decision = await self.actor.decide(
-            run.purpose, run.initial_state, run.steps, specs, run.memory_text, before
-        )
-        usage = self._account(run, "actor", decision.completion)
+        with self._tokens(run, index, "actor"):
+            decision = await self.actor.decide(
+                run.purpose, run.initial_state, run.steps, specs, run.memory_text, before
+            )
+        usage = self._account(run, "actor", decision.completion, index)
         model_time = decision.completion.latency_s
         if self.retry_repeats and _would_repeat(run, decision.action, before):
             # a greedy small model tends to repeat what it did here before: sample once more
-            retry = await self.actor.decide(
-                run.purpose,
-                run.initial_state,
-                run.steps,
-                specs,
-                run.memory_text,
-                before,
-                temperature=self.repeat_temperature,
-            )
-            usage = usage + self._account(run, "actor", retry.completion)
+            with self._tokens(run, index, "actor"):
+                retry = await self.actor.decide(
+                    run.purpose,
+                    run.initial_state,
+                    run.steps,
+                    specs,
+                    run.memory_text,
+                    before,
+                    temperature=self.repeat_temperature,
+                )
+            usage = usage + self._account(run, "actor", retry.completion, index)
             model_time += retry.completion.latency_s
             decision = retry
         action = decision.action
@@ -385,12 +454,15 @@ class Orchestrator:
             phi_after, evidence, confidence = run.phi, "state unchanged", 1.0
             source = run.source if run.source in ("ground_truth", "human") else "unchanged"
         else:
-            if unchanged and not (self.ground_truth_phi and outcome is not None):
-                call = await self.purpose_function.ascore(run.purpose, after, before, action, rescore=True)
-                score, completion = call.score, call.completion
-            else:
-                score, completion = await self._score(run.purpose, after, before, action, outcome)
-            usage = usage + self._account(run, "critic", completion)
+            with self._tokens(run, index, "critic"):
+                if unchanged and not (self.ground_truth_phi and outcome is not None):
+                    call = await self.purpose_function.ascore(
+                        run.purpose, after, before, action, rescore=True
+                    )
+                    score, completion = call.score, call.completion
+                else:
+                    score, completion = await self._score(run.purpose, after, before, action, outcome)
+            usage = usage + self._account(run, "critic", completion, index)
             model_time += completion.latency_s if completion else 0.0
             phi_after, evidence, confidence = score.phi, score.evidence, score.confidence
             source, found = score.source, score.anomalies
@@ -570,6 +642,7 @@ class Orchestrator:
                 wall_time_s=result.wall_time_s,
             ),
         )
+        self._run_listeners.pop(run.run_id, None)
         if run.trace is not None:
             run.trace.close()
         return result
@@ -714,9 +787,8 @@ class Orchestrator:
         except Exception as exc:
             # a backend failure ends the run with what was done so far; nothing is lost
             self._fail(run, "step", exc)
-        except BaseException:  # cancelled: leave no file open
-            if run.trace is not None:
-                run.trace.close()
+        except BaseException as exc:  # cancelled: record it, leave no file open
+            self._abort(run, exc)
             raise
         return self.finish(run)
 

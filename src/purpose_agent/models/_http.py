@@ -1,5 +1,5 @@
-"""HTTP plumbing shared by the network backends: retries with backoff, timeouts, error mapping,
-and the offline guard used under test."""
+"""HTTP plumbing shared by the network backends: one pooled client per backend and event loop,
+retries with backoff, timeouts, error mapping, and the offline guard used under test."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import ipaddress
 import json
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +42,67 @@ class RetryPolicy:
             return min(retry_after, self.max_delay)
         d: float = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
         return d * (0.5 + random.random() / 2)
+
+
+async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Suspended once started; the event loop closes it (``shutdown_asyncgens``, which
+    ``asyncio.run`` and every runner call) when it shuts down, and that closes the client."""
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+@dataclass
+class _Pooled:
+    client: httpx.AsyncClient
+    keeper: AsyncGenerator[None, None]
+
+
+class ClientPool:
+    """One pooled ``httpx.AsyncClient`` per backend (connections kept alive between calls).
+
+    An ``AsyncClient`` belongs to the event loop it runs on, and the sync wrappers run each call
+    in a fresh loop, so the pool keeps one client per live loop: reused by every call on that
+    loop, closed by ``aclose`` or when its loop shuts down, whichever comes first."""
+
+    def __init__(self, factory: Callable[[], httpx.AsyncClient]) -> None:
+        self._factory = factory
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pooled] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.created = 0  # clients opened so far (a test checks the pooling)
+
+    async def get(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        pooled = self._by_loop.get(loop)
+        if pooled is not None and not pooled.client.is_closed:
+            return pooled.client
+        client = self._factory()
+        keeper = _close_at_loop_shutdown(client)
+        await keeper.asend(None)  # runs to its first yield without suspending: no race
+        self._by_loop[loop] = _Pooled(client, keeper)
+        self.created += 1
+        return client
+
+    def clients(self) -> list[httpx.AsyncClient]:
+        return [p.client for p in self._by_loop.values()]
+
+    async def aclose(self) -> None:
+        """Close every client: those of this loop here, those of another live loop on it."""
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        entries = list(self._by_loop.items())
+        self._by_loop.clear()
+        for loop, pooled in entries:
+            if loop is current:
+                await pooled.keeper.aclose()
+            elif not loop.is_closed() and loop.is_running():
+                done = asyncio.run_coroutine_threadsafe(pooled.keeper.aclose(), loop)
+                await asyncio.wait_for(asyncio.wrap_future(done), timeout=5)
+            # a loop that has shut down closed its client already
 
 
 def is_loopback_url(url: str) -> bool:
@@ -121,10 +183,14 @@ async def stream_lines(
     headers: Mapping[str, str],
     policy: RetryPolicy,
     what: str,
-) -> AsyncIterator[str]:
-    """POST and yield response lines as they arrive (SSE or NDJSON). Connection errors before the
-    first byte are retried like ``post_json``."""
+) -> AsyncGenerator[str, None]:
+    """POST and yield response lines as they arrive (SSE or NDJSON).
+
+    Failures before the first line (connection errors, timeouts, 429/5xx) are retried like
+    ``post_json``. Once a line has been yielded nothing is retried: a stream that breaks later
+    raises ``BackendError``, so the caller never receives a line (a token) twice."""
     check_network_allowed(url)
+    sent = 0
     for attempt in range(1, policy.attempts + 1):
         try:
             async with client.stream(
@@ -138,9 +204,15 @@ async def stream_lines(
                     _raise_for(resp, what)
                 async for line in resp.aiter_lines():
                     if line.strip():
+                        sent += 1
                         yield line
                 return
         except (httpx.TimeoutException, httpx.TransportError) as exc:
+            if sent:
+                raise BackendError(
+                    f"{what}: the stream broke after {sent} lines ({type(exc).__name__}: {exc}); "
+                    "not retried, so nothing already received is sent again"
+                ) from exc
             if attempt >= policy.attempts:
                 raise BackendError(f"{what}: failed after {policy.attempts} attempts: {exc}") from exc
             await policy.sleep(policy.delay(attempt))

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextvars
 import copy
 import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from purpose_agent.errors import BackendError
 from purpose_agent.models.parsing import parse_structured, strip_think
 
 Role = Literal["system", "user", "assistant", "tool"]
 T = TypeVar("T")
+_B = TypeVar("_B", bound="BaseBackend")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,50 @@ class Completion:
     @property
     def ok(self) -> bool:
         return self.parse_error is None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChunk:
+    """A piece of a reply, passed to the token sink as the backend streams it. ``attempt`` is 2
+    for the repair retry of a reply that did not parse (a new reply, not a repeat)."""
+
+    text: str
+    model: str = ""
+    attempt: int = 1
+
+
+TokenSink = Callable[[TokenChunk], None]
+_TOKEN_SINK: contextvars.ContextVar[TokenSink | None] = contextvars.ContextVar(
+    "purpose_agent_token_sink", default=None
+)
+
+
+@contextmanager
+def stream_tokens(sink: TokenSink | None) -> Iterator[None]:
+    """Within this block (this task and the tasks it starts), every ``acomplete`` of a
+    ``BaseBackend`` streams its reply, constrained as usual, and hands each chunk to ``sink``
+    as it arrives. The completion returned is the same; its text is the chunks joined."""
+    token = _TOKEN_SINK.set(sink)
+    try:
+        yield
+    finally:
+        _TOKEN_SINK.reset(token)
+
+
+@asynccontextmanager
+async def closing_stream(stream: AsyncIterator[Any]) -> AsyncIterator[None]:
+    """Close an async generator when the block ends: leaving an ``async for`` early does not,
+    and an unclosed stream keeps its HTTP response or worker thread until garbage collection."""
+    try:
+        yield
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def current_token_sink() -> TokenSink | None:
+    return _TOKEN_SINK.get()
 
 
 @runtime_checkable
@@ -207,12 +255,58 @@ class BaseBackend(abc.ABC):
         temperature: float,
     ) -> RawCompletion: ...
 
+    async def _generate_stream(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        *,
+        max_tokens: int,
+        temperature: float,
+    ) -> AsyncIterator[str | RawCompletion]:
+        """Streaming generation: text chunks as they arrive, then one ``RawCompletion`` (text =
+        the chunks joined, with usage and finish reason). Backends that stream override it; the
+        default is one chunk with the whole reply of ``_generate``."""
+        raw = await self._generate(messages, schema, max_tokens=max_tokens, temperature=temperature)
+        if raw.text:
+            yield raw.text
+        yield raw
+
     async def _stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
     ) -> AsyncIterator[str]:
-        """Default streaming: one chunk with the whole reply. Backends override."""
-        raw = await self._generate(messages, None, max_tokens=max_tokens, temperature=temperature)
-        yield raw.text
+        """Text chunks of an unconstrained reply (``astream``), from ``_generate_stream``."""
+        gen = self._generate_stream(messages, None, max_tokens=max_tokens, temperature=temperature)
+        async with closing_stream(gen):  # closing this stream closes the backend's at once
+            async for item in gen:
+                if isinstance(item, str) and item:
+                    yield item
+
+    async def _call(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        *,
+        max_tokens: int,
+        temperature: float,
+        attempt: int,
+    ) -> RawCompletion:
+        """One generation: streamed to the token sink when one is set (``stream_tokens``)."""
+        sink = _TOKEN_SINK.get()
+        if sink is None:
+            return await self._generate(messages, schema, max_tokens=max_tokens, temperature=temperature)
+        final: RawCompletion | None = None
+        parts: list[str] = []
+        gen = self._generate_stream(messages, schema, max_tokens=max_tokens, temperature=temperature)
+        async with closing_stream(gen):
+            async for item in gen:
+                if isinstance(item, RawCompletion):
+                    final = item
+                elif item:
+                    parts.append(item)
+                    sink(TokenChunk(item, self.name, attempt))
+        if final is None:
+            raise BackendError(f"{self.name}: the stream ended without a final reply")
+        return final
 
     async def acomplete(
         self,
@@ -225,7 +319,7 @@ class BaseBackend(abc.ABC):
         start = time.perf_counter()
         msgs = list(messages)
         clean = sanitize_schema(schema) if schema is not None else None
-        raw = await self._generate(msgs, clean, max_tokens=max_tokens, temperature=temperature)
+        raw = await self._call(msgs, clean, max_tokens=max_tokens, temperature=temperature, attempt=1)
         usage = raw.usage
         if clean is None:
             text = strip_think(raw.text)
@@ -242,11 +336,12 @@ class BaseBackend(abc.ABC):
                 Message("assistant", raw.text[-2000:]),
                 Message("user", _REPAIR_HINT.format(error=("cut off: too long" if truncated else error))),
             ]
-            raw2 = await self._generate(
+            raw2 = await self._call(
                 retry_msgs,
                 clean,
                 max_tokens=max_tokens * 2 if truncated else max_tokens,
                 temperature=temperature,
+                attempt=2,
             )
             usage = usage + raw2.usage
             attempts = 2
@@ -271,8 +366,10 @@ class BaseBackend(abc.ABC):
     async def astream(
         self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0
     ) -> AsyncIterator[str]:
-        async for chunk in self._stream(list(messages), max_tokens=max_tokens, temperature=temperature):
-            yield chunk
+        gen = self._stream(list(messages), max_tokens=max_tokens, temperature=temperature)
+        async with closing_stream(gen):
+            async for chunk in gen:
+                yield chunk
 
     # ----------------------------------------------------------------------- sync wrappers
     def complete(
@@ -317,6 +414,16 @@ class BaseBackend(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources (HTTP clients, model contexts)."""
+
+    def close(self) -> None:
+        """``aclose`` from sync code."""
+        run_sync(self.aclose)
+
+    async def __aenter__(self: _B) -> _B:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -225,40 +226,123 @@ class LocalBackend(BaseBackend):
     ) -> RawCompletion:
         return await asyncio.to_thread(self._run, messages, schema, max_tokens, temperature)
 
-    async def _stream(
-        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
-    ) -> AsyncIterator[str]:
+    async def _generate_stream(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        *,
+        max_tokens: int,
+        temperature: float,
+    ) -> AsyncIterator[str | RawCompletion]:
+        """Token streaming from llama.cpp (grammar-constrained like ``_generate``) in a worker
+        thread. Closing the stream (cancellation) stops generation at the next token and waits
+        for the thread, so no thread is left running and the context stays usable."""
         loop = asyncio.get_running_loop()
         q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(kind: str, value: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has gone
+                loop.call_soon_threadsafe(q.put_nowait, (kind, value))
 
         def produce() -> None:
             try:
                 with self._lock:
-                    llm = self._slot(messages)
-                    for chunk in llm.create_chat_completion(
-                        messages=[{"role": m.role, "content": m.content} for m in messages],
-                        max_tokens=max_tokens,
-                        temperature=temperature,
-                        stream=True,
-                    ):
-                        delta = chunk["choices"][0].get("delta", {}).get("content")
-                        if delta:
-                            loop.call_soon_threadsafe(q.put_nowait, ("chunk", delta))
+                    if stop.is_set():
+                        return
+                    put("done", self._run_streaming(messages, schema, max_tokens, temperature, put, stop))
             except BaseException as exc:
-                loop.call_soon_threadsafe(q.put_nowait, ("error", exc))
+                put("error", exc)
             finally:
-                loop.call_soon_threadsafe(q.put_nowait, ("end", None))
+                put("end", None)
 
-        worker = threading.Thread(target=produce, daemon=True)
+        worker = threading.Thread(target=produce, daemon=True, name=f"{self.name}-stream")
         worker.start()
-        while True:
-            kind, value = await q.get()
-            if kind == "chunk":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                break
+        ended = False
+        try:
+            final: RawCompletion | None = None
+            while True:
+                kind, value = await q.get()
+                if kind == "chunk":
+                    yield value
+                elif kind == "done":
+                    final = value
+                elif kind == "error":
+                    raise value
+                else:
+                    ended = True
+                    break
+            if final is not None:
+                yield final
+        finally:
+            stop.set()
+            while not ended:  # wait for the worker: at most one more token
+                ended = (await q.get())[0] == "end"
+            worker.join()
+
+    def _run_streaming(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        max_tokens: int,
+        temperature: float,
+        put: Callable[[str, Any], None],
+        stop: threading.Event,
+    ) -> RawCompletion | None:
+        """``_run`` with ``stream=True`` (under the lock): chunks go to ``put``; exact usage
+        from the tokens llama.cpp evaluated and sampled."""
+        llm = self._slot(messages)
+        before = list(llm._input_ids[: llm.n_tokens])
+        counts = {"prompt": 0, "sampled": 0, "last": -1}
+        generate = llm.generate
+
+        def counting(tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+            counts["prompt"] = len(tokens)
+            gen = generate(tokens, *args, **kwargs)
+            try:
+                for token in gen:
+                    counts["sampled"] += 1
+                    counts["last"] = token
+                    yield token
+            finally:
+                gen.close()
+
+        kwargs: dict[str, Any] = {}
+        if schema is not None:
+            kwargs["grammar"] = self._grammar(schema)
+        parts: list[str] = []
+        finish: str | None = None
+        llm.generate = counting  # this instance only, for this call (the lock is held)
+        try:
+            stream = llm.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                **kwargs,
+            )
+            try:
+                for chunk in stream:
+                    if stop.is_set():
+                        return None
+                    choice = chunk["choices"][0]
+                    delta = (choice.get("delta") or {}).get("content")
+                    if delta:
+                        parts.append(delta)
+                        put("chunk", delta)
+                    finish = choice.get("finish_reason") or finish
+            finally:
+                stream.close()
+        finally:
+            del llm.generate
+        prompt_tokens = counts["prompt"]
+        eog = counts["sampled"] > 0 and bool(
+            self._llama_cpp.llama_vocab_is_eog(llm._model.vocab, counts["last"])
+        )
+        completion_tokens = counts["sampled"] - int(eog)
+        after = list(llm._input_ids[:prompt_tokens])
+        processed = max(1, prompt_tokens - _common_prefix(before, after)) if prompt_tokens else 0
+        return RawCompletion("".join(parts), Usage(prompt_tokens, completion_tokens, processed), finish)
 
     async def aclose(self) -> None:
         with self._lock:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 
 from purpose_agent.errors import BackendError, ConfigurationError
-from purpose_agent.models._http import RetryPolicy, loads_or_none, post_json, stream_lines
+from purpose_agent.models._http import ClientPool, RetryPolicy, loads_or_none, post_json, stream_lines
 from purpose_agent.models.base import BaseBackend, Message, RawCompletion, Usage
 
 SchemaMode = Literal["json_schema", "json_object", "none"]
@@ -24,6 +25,8 @@ class ProviderPreset:
     api_key_env: str
     schema_mode: SchemaMode = "json_schema"
     needs_key: bool = True
+    #: send ``stream_options.include_usage`` so a streamed reply ends with its token usage
+    stream_usage: bool = True
 
 
 PRESETS: dict[str, ProviderPreset] = {
@@ -36,7 +39,8 @@ PRESETS: dict[str, ProviderPreset] = {
         ProviderPreset("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
         ProviderPreset("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
         ProviderPreset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "json_object"),
-        ProviderPreset("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+        # Mistral sends usage in the last chunk by itself and rejects unknown fields
+        ProviderPreset("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", stream_usage=False),
         ProviderPreset("hf", "https://router.huggingface.co/v1", "HF_TOKEN"),
         # self-hosted servers: no key by default
         ProviderPreset("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", "json_schema", needs_key=False),
@@ -87,6 +91,7 @@ class OpenAICompatibleBackend(BaseBackend):
                 f"(or base_url=... for a self-hosted server)"
             )
         self.schema_mode: SchemaMode = schema_mode or preset.schema_mode
+        self.stream_usage = preset.stream_usage
         self.constrained = self.schema_mode != "none"
         self.retry = retry or RetryPolicy()
         self.name = f"{provider}:{model}"
@@ -94,6 +99,8 @@ class OpenAICompatibleBackend(BaseBackend):
         if self.api_key:
             self._headers["Authorization"] = f"Bearer {self.api_key}"
         self._transport = transport
+        #: one pooled client per event loop, closed with the backend (``aclose``)
+        self._pool = ClientPool(lambda: httpx.AsyncClient(transport=self._transport))
 
     def _payload(
         self,
@@ -122,16 +129,14 @@ class OpenAICompatibleBackend(BaseBackend):
         max_tokens: int,
         temperature: float,
     ) -> RawCompletion:
-        client = httpx.AsyncClient(transport=self._transport)
-        async with client:
-            data = await post_json(
-                client,
-                f"{self.base_url}/chat/completions",
-                self._payload(messages, schema, max_tokens, temperature),
-                self._headers,
-                self.retry,
-                self.name,
-            )
+        data = await post_json(
+            await self._pool.get(),
+            f"{self.base_url}/chat/completions",
+            self._payload(messages, schema, max_tokens, temperature),
+            self._headers,
+            self.retry,
+            self.name,
+        )
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
@@ -147,23 +152,70 @@ class OpenAICompatibleBackend(BaseBackend):
             choice.get("finish_reason"),
         )
 
-    async def _stream(
-        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
-    ) -> AsyncIterator[str]:
-        payload = self._payload(messages, None, max_tokens, temperature)
-        payload["stream"] = True
-        async with httpx.AsyncClient(transport=self._transport) as client:
-            async for line in stream_lines(
-                client, f"{self.base_url}/chat/completions", payload, self._headers, self.retry, self.name
+    async def _generate_stream(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        *,
+        max_tokens: int,
+        temperature: float,
+    ) -> AsyncIterator[str | RawCompletion]:
+        """SSE streaming (``"stream": true``), constrained like ``_generate``; the last item is
+        the whole reply with the usage the server reports at the end."""
+        if type(self)._generate is not OpenAICompatibleBackend._generate:
+            # a subclass with its own request path (e.g. a managed server): its _generate, one chunk
+            async for item in super()._generate_stream(
+                messages, schema, max_tokens=max_tokens, temperature=temperature
             ):
+                yield item
+            return
+        payload = self._payload(messages, schema, max_tokens, temperature)
+        payload["stream"] = True
+        if self.stream_usage:
+            payload["stream_options"] = {"include_usage": True}
+        parts: list[str] = []
+        finish: str | None = None
+        usage: dict[str, Any] | None = None
+        lines = stream_lines(
+            await self._pool.get(),
+            f"{self.base_url}/chat/completions",
+            payload,
+            self._headers,
+            self.retry,
+            self.name,
+        )
+        async with aclosing(lines):  # closing this stream closes the HTTP response
+            async for line in lines:
                 if not line.startswith("data:"):
                     continue
                 body = line[5:].strip()
                 if body == "[DONE]":
                     break
                 event = loads_or_none(body)
-                if not event or not event.get("choices"):
+                if not event:
                     continue
-                delta = (event["choices"][0].get("delta") or {}).get("content")
-                if delta:
-                    yield delta
+                if "error" in event:
+                    raise BackendError(
+                        f"{self.name}: the server reported an error mid-stream: {str(event)[:300]}"
+                    )
+                if event.get("usage"):
+                    usage = event["usage"]
+                for choice in event.get("choices") or ():
+                    delta = (choice.get("delta") or {}).get("content")
+                    if delta:
+                        parts.append(delta)
+                        yield delta
+                    finish = choice.get("finish_reason") or finish
+        if usage is not None:
+            details = usage.get("prompt_tokens_details") or {}
+            prompt = int(usage.get("prompt_tokens") or 0)
+            cached = details.get("cached_tokens")
+            counted = Usage(
+                prompt, int(usage.get("completion_tokens") or 0), prompt - int(cached) if cached else None
+            )
+        else:  # a server that reports no usage when streaming: one token per chunk, prompt unknown
+            counted = Usage(0, len(parts))
+        yield RawCompletion("".join(parts), counted, finish)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
