@@ -45,7 +45,8 @@ class Cost:
 
     def __str__(self) -> str:
         money = "" if self.usd is None else f", ${self.usd:.4f}"
-        return f"{self.calls} model calls, {self.tokens} tokens{money}"
+        calls = f"{self.calls} model call" + ("" if self.calls == 1 else "s")
+        return f"{calls}, {self.tokens} tokens{money}"
 
 
 @dataclass(frozen=True)

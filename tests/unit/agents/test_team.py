@@ -212,4 +212,4 @@ def test_cost_adds_up_and_knows_no_price_for_cloud_models() -> None:
     cloud = Cost.of(Usage(1, 1), "openai:gpt-4o")
     assert local == Cost(2, 10, 5, 0.0) and local.tokens == 15 and cloud.usd is None
     assert (local + cloud).usd is None and (local + local).calls == 4
-    assert str(local) == "2 model calls, 15 tokens, $0.0000" and str(cloud) == "1 model calls, 2 tokens"
+    assert str(local) == "2 model calls, 15 tokens, $0.0000" and str(cloud) == "1 model call, 2 tokens"
