@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import random
+import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -72,21 +73,25 @@ class ClientPool:
             weakref.WeakKeyDictionary()
         )
         self.created = 0  # clients opened so far (a test checks the pooling)
+        self._lock = threading.Lock()  # loops in several threads may share the backend
 
     async def get(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        pooled = self._by_loop.get(loop)
+        with self._lock:
+            pooled = self._by_loop.get(loop)
         if pooled is not None and not pooled.client.is_closed:
             return pooled.client
         client = self._factory()
         keeper = _close_at_loop_shutdown(client)
-        await keeper.asend(None)  # runs to its first yield without suspending: no race
-        self._by_loop[loop] = _Pooled(client, keeper)
-        self.created += 1
+        await keeper.asend(None)  # runs to its first yield without suspending: no race in a loop
+        with self._lock:
+            self._by_loop[loop] = _Pooled(client, keeper)
+            self.created += 1
         return client
 
     def clients(self) -> list[httpx.AsyncClient]:
-        return [p.client for p in self._by_loop.values()]
+        with self._lock:
+            return [p.client for p in self._by_loop.values()]
 
     async def aclose(self) -> None:
         """Close every client: those of this loop here, those of another live loop on it."""
@@ -94,8 +99,9 @@ class ClientPool:
             current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             current = None
-        entries = list(self._by_loop.items())
-        self._by_loop.clear()
+        with self._lock:
+            entries = list(self._by_loop.items())
+            self._by_loop.clear()
         for loop, pooled in entries:
             if loop is current:
                 await pooled.keeper.aclose()
