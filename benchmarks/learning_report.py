@@ -1,12 +1,19 @@
-"""A few training runs on the demo coding family, with the full memory pipeline on the embedded
-model: distil → immune scan → quarantine → validation replay (LEARNING_VALIDATION, same seeds,
-with and without the candidate) → promote / reject → credit. Prints the learning report.
+"""A few training runs on the demo coding family through the default learning path on the
+embedded model: ``Orchestrator(llm, env, memory=MemoryStore(path), learning=pa.Learning(
+validation=[(purpose, environment factory), ...]))``. After each run the memory hook writes
+candidates (worked examples, procedures, failure patterns, distilled lessons), and its gate
+replays them on the validation tasks with and without them (LEARNING_VALIDATION, same seeds)
+and promotes only on evidence; included lessons are credited. Prints the learning report.
 
 Resumable: the store is a file, and finished training tasks are listed beside it, so a rerun
 continues where the last one stopped.
 
 Usage: python benchmarks/learning_report.py [--store runs/learning.sqlite] [--model local]
-       [--train is_palindrome,fizzbuzz,count_vowels] [--validation digit_sum,title_case]
+       [--train reverse_words,balanced,running_sum] [--validation digit_sum,title_case,...]
+       [--teacher SPEC]
+
+The gate promotes only on ≥ 4 paired wins with no loss (sign test, α = 0.1), so give at
+least four validation tasks.
 """
 
 from __future__ import annotations
@@ -16,13 +23,11 @@ import json
 import time
 from pathlib import Path
 
-from purpose_agent.core.orchestrator import Orchestrator
+import purpose_agent as pa
 from purpose_agent.envs.coding import CodingEnvironment
 from purpose_agent.envs.coding_tasks import BY_ID
-from purpose_agent.memory import MemoryCI, MemoryStore
-from purpose_agent.memory.hook import StoreMemoryHook
-from purpose_agent.memory.replay import ReplayTask, ValidationReplay
-from purpose_agent.models.registry import resolve_backend
+from purpose_agent.memory import MemoryStore
+from purpose_agent.memory.events import MemoryGated
 
 
 def main() -> None:
@@ -30,7 +35,8 @@ def main() -> None:
     ap.add_argument("--store", default="runs/learning.sqlite")
     ap.add_argument("--model", default="local")
     ap.add_argument("--train", default="reverse_words,balanced,running_sum")
-    ap.add_argument("--validation", default="digit_sum,title_case")
+    ap.add_argument("--validation", default="digit_sum,title_case,count_vowels,fizzbuzz")
+    ap.add_argument("--teacher", default=None, help="model spec of the lesson writer (default: --model)")
     ap.add_argument("--max-steps", type=int, default=3)
     ap.add_argument("--replay-steps", type=int, default=2)
     args = ap.parse_args()
@@ -39,21 +45,19 @@ def main() -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     done_file = path.with_suffix(".done.json")
     done: list[str] = json.loads(done_file.read_text()) if done_file.exists() else []
-    llm = resolve_backend(args.model)
-    store = MemoryStore(path, embedder=None)
-    replay = ValidationReplay(
-        store,
-        llm,
-        [
-            ReplayTask(
-                BY_ID[t].purpose, lambda seed, t=t: CodingEnvironment(BY_ID[t]), max_steps=args.replay_steps
-            )
+    llm = pa.resolve_backend(args.model)
+    store = MemoryStore(path)
+    learning = pa.Learning(
+        validation=[
+            (BY_ID[t].purpose, lambda _seed, t=t: CodingEnvironment(BY_ID[t]))
             for t in args.validation.split(",")
         ],
-        seeds=(0,),
+        teacher=args.teacher,
+        replay_max_steps=args.replay_steps,
     )
-    hook = StoreMemoryHook(store, llm=llm, ci=MemoryCI(store, replay))
-    orch = Orchestrator(llm, CodingEnvironment(BY_ID["is_palindrome"]), memory=hook)
+    orch = pa.Orchestrator(llm, CodingEnvironment(BY_ID["is_palindrome"]), memory=store, learning=learning)
+    gated: list[MemoryGated] = []
+    orch.bus.subscribe(lambda e: gated.append(e) if isinstance(e, MemoryGated) else None)
     print(f"model {llm.name}; store {path}; {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     for tid in args.train.split(","):
         if tid in done:
@@ -81,7 +85,9 @@ def main() -> None:
     print("rejected (reason):")
     for m in report["rejected"]:
         print(f"  [{m['kind']}] {m['text'][:100]}\n      reason: {m['reason'][:200]}")
-    print(f"validation replay runs: {replay.runs}")
+    runs = sum(e.runs for e in gated)
+    secs = sum(e.seconds for e in gated)
+    print(f"gate this session: {len(gated)} decisions, {runs} validation runs, {secs:.0f}s")
 
 
 if __name__ == "__main__":

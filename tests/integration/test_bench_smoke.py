@@ -29,14 +29,20 @@ def test_bench_learning_quick_runs_every_condition_and_resumes(tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-2000:]
     root = tmp_path / "smoke"
     data = json.loads((root / "results.json").read_text())
-    assert set(data["conditions"]) == {"no_memory", "ungated", "reflection", "full", "critic_off"}
+    assert set(data["conditions"]) == {
+        "no_memory", "ungated", "reflection", "full", "critic_off", "examples_only", "procedures_only",
+        "failures_only",
+    }  # fmt: skip
     for name, c in data["conditions"].items():
-        assert c["before"]["n"] == 1 and c["after"]["n"] == 1, name
-    assert data["conditions"]["full"]["learning"]["runs"] == 1
+        assert c["curve"][0]["n"] == 1 and c["after"]["n"] == 1, name
+        assert c["learning"]["runs"] == (0 if name == "no_memory" else 1), name
     assert data["conditions"]["critic_off"]["learning"]["calls"] >= 1
+    assert data["bar"]["evaluated"] and "statement" in data["bar"]
     ledger = (root / "ledger.jsonl").read_text().splitlines()
-    phases = {json.loads(x)["key"]["phase"] for x in ledger}
-    assert phases == {"train", "gate", "test"}
+    recs = [json.loads(x) for x in ledger]
+    assert {r["key"]["phase"] for r in recs} == {"train", "test"}
+    assert all("gate" in r for r in recs if r["key"]["phase"] == "train")
+    assert (root / "memory" / "full-s0.sqlite").exists()
     assert (root / "curve.png").read_bytes()[:4] == b"\x89PNG"
     # a second invocation finds every unit done and runs no model
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -1,12 +1,18 @@
-"""Evaluation: benchmark tasks with splits, a runner for learning curves with baselines and
-ablations, bootstrap confidence intervals, resume from a ledger, JSON / Markdown / PNG reports."""
+"""Evaluation: benchmark tasks with splits, a runner that compares the no-memory floor, the
+ungated and reflection baselines, the full default learning path and its ablations, bootstrap
+confidence intervals, resume from a ledger, JSON / Markdown / PNG reports."""
 
 from __future__ import annotations
 
 from purpose_agent.evals.conditions import (
+    ABLATIONS,
+    BASELINES,
     CRITIC_OFF,
+    EXAMPLES_ONLY,
+    FAILURES_ONLY,
     FULL,
     NO_MEMORY,
+    PROCEDURES_ONLY,
     REFLECTION,
     STANDARD,
     UNGATED,
@@ -21,9 +27,14 @@ from purpose_agent.evals.stats import Estimate, bootstrap, paired
 from purpose_agent.evals.tasks import BenchmarkTask
 
 __all__ = [
+    "ABLATIONS",
+    "BASELINES",
     "CRITIC_OFF",
+    "EXAMPLES_ONLY",
+    "FAILURES_ONLY",
     "FULL",
     "NO_MEMORY",
+    "PROCEDURES_ONLY",
     "REFLECTION",
     "STANDARD",
     "UNGATED",

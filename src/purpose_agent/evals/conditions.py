@@ -1,83 +1,168 @@
-"""The conditions a learning benchmark compares: baselines, ablations and the full system,
-each built the same way from one model so they share the budget."""
+"""The arms a learning benchmark compares: the floor, two baselines, the full system and its
+ablations, each built the way a user writes it so they share the budget.
+
+- The learning arms (``full``, ``critic_off`` and one ablation per learning source) are
+  ``Orchestrator(llm, env, memory=MemoryStore(path), learning=Learning(validation=...,
+  train_attempts=k, teacher=..., sources=...))``: the default path, gated by the memory
+  hook's own gate after every training task.
+- ``ungated`` is the same default path (same sources, teacher and attempts) with the gate
+  replaced by promotion at once (ExpeL-insights-like: no validation).
+- ``reflection`` keeps the last verbal self-reflections of the teacher in the prompt
+  (Reflexion-like), with the same attempts per training task.
+- ``no_memory`` runs the test tasks only.
+
+Every test run is ``EVAL_TEST`` (the store opened read-only), with the same Purpose Function
+in every arm (``OrchestratorSettings.test_critic``), so memory is the only difference.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.orchestrator import MemoryHook, Orchestrator
+from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.evals.critics import GroundTruthPurposeFunction
-from purpose_agent.evals.gate import BenchReplay, PromoteAll
+from purpose_agent.evals.gate import PromoteAll
 from purpose_agent.evals.reflection import ReflectionMemory
 from purpose_agent.evals.tasks import BenchmarkTask
-from purpose_agent.memory.ci import MemoryCI
-from purpose_agent.memory.hook import StoreMemoryHook
+from purpose_agent.memory.evidence import GateRule, Pair
+from purpose_agent.memory.learning import SOURCES, Learning
+from purpose_agent.memory.replay import ReplayTask
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.base import Backend
 
-MemoryKindName = Literal["none", "ungated", "reflection", "gated", "given"]
+MemoryKindName = Literal["none", "ungated", "reflection", "learning", "given"]
 CriticKind = Literal["llm", "ground_truth"]
 
 
 @dataclass(frozen=True)
 class Condition:
-    """One arm of the comparison: what memory it learns with, and what scores its steps."""
+    """One arm: what memory it learns with, what scores its training steps, and (learning
+    arms) which sources write its candidates."""
 
     name: str
-    memory: MemoryKindName = "gated"
+    memory: MemoryKindName = "learning"
     critic: CriticKind = "llm"
     description: str = ""
+    sources: tuple[str, ...] = SOURCES
 
     @property
     def learns(self) -> bool:
-        return self.memory != "none"
+        return self.memory not in ("none",)
 
     @property
-    def before_key(self) -> str:
-        """Conditions that start from an empty memory with the same critic have identical
-        before-learning runs; they share them under this name."""
-        return f"before[{self.critic}]"
+    def gated(self) -> bool:
+        return self.memory == "learning"
 
 
-NO_MEMORY = Condition("no_memory", "none", "llm", "no memory at all (the floor)")
+NO_MEMORY = Condition("no_memory", "none", "llm", "no memory at all (the floor); test tasks only")
 UNGATED = Condition(
-    "ungated", "ungated", "llm", "every distilled lesson promoted at once (ExpeL-insights-like)"
+    "ungated",
+    "ungated",
+    "llm",
+    "default path, every candidate promoted at once, no validation (ExpeL-insights-like)",
 )
 REFLECTION = Condition(
-    "reflection", "reflection", "llm", "last 3 verbal self-reflections in the prompt (Reflexion-like)"
+    "reflection",
+    "reflection",
+    "llm",
+    "last 3 verbal self-reflections of the teacher in the prompt (Reflexion-like)",
 )
 FULL = Condition(
-    "full", "gated", "llm", "distil → immune → quarantine → validation replay → promote/reject → credit"
+    "full",
+    "learning",
+    "llm",
+    "default path: examples + procedures + failure patterns + distiller, evidence gate per task",
 )
 CRITIC_OFF = Condition(
-    "critic_off", "gated", "ground_truth", "full system with Φ = 10·outcome, no critic calls"
+    "critic_off", "learning", "ground_truth", "full with Φ = 10·outcome in training: no critic calls"
 )
-STANDARD: tuple[Condition, ...] = (NO_MEMORY, UNGATED, REFLECTION, FULL, CRITIC_OFF)
+EXAMPLES_ONLY = Condition(
+    "examples_only", "learning", "llm", "full, verified worked examples only", ("examples",)
+)
+PROCEDURES_ONLY = Condition(
+    "procedures_only", "learning", "llm", "full, induced procedures only", ("procedures",)
+)
+FAILURES_ONLY = Condition(
+    "failures_only", "learning", "llm", "full, grounded failure / progress patterns only", ("failures",)
+)
+BASELINES: tuple[Condition, ...] = (NO_MEMORY, UNGATED, REFLECTION, FULL)
+ABLATIONS: tuple[Condition, ...] = (CRITIC_OFF, EXAMPLES_ONLY, PROCEDURES_ONLY, FAILURES_ONLY)
+STANDARD: tuple[Condition, ...] = BASELINES + ABLATIONS
 BY_NAME = {c.name: c for c in STANDARD}
 
 
 @dataclass(frozen=True)
 class OrchestratorSettings:
-    """Knobs passed to every Orchestrator the benchmark builds (the same for all conditions)."""
+    """Knobs of every Orchestrator and Learning the benchmark builds (the same for all arms)."""
 
     actor_max_tokens: int = 256
     phi_threshold: float = 9.0
     retry_repeats: bool = True
     trace: bool = False
-    gate_limit: int = 4  # candidates gated per training block (the rest wait)
+    #: attempts per training task that ground truth says failed, in every learning arm
+    train_attempts: int = 1
+    attempt_temperature: float = 0.7
+    #: the gate (``pa.Learning``): new paired units per candidate per gate, candidates per gate
+    units_per_gate: int = 1
+    candidates_per_gate: int = 4
     #: the full system calibrates its critic: training judgments checked against ground truth
     #: become ``critic_calibration`` memories (baselines and critic-off never do)
     meta_reward: bool = True
+    #: what scores test steps, in every arm (ground truth: no critic call, the same Φ everywhere)
+    test_critic: CriticKind = "ground_truth"
 
 
-class ConditionSetup:
-    """Everything one (condition, seed) needs: its store or reflection file, its orchestrator
-    factory, its memory hook per mode, and its gate."""
+def min_units_to_promote(alpha: float = Learning.alpha, noise: float = Learning.noise) -> int:
+    """The fewest paired validation units with which the gate's rule can promote at all
+    (every unit a win): 4 at the default alpha = 0.1 (p = 1/16; three wins give p = 1/8)."""
+    rule = GateRule(alpha=alpha, noise=noise)
+    n = 1
+    while rule.verdict(rule.tally([Pair(None, 1.0, 0.0)] * n)) != "promote":
+        n += 1
+    return n
+
+
+def validation_tasks(tasks: Sequence[BenchmarkTask], seed: int) -> list[ReplayTask]:
+    """The benchmark's validation split as the gate's validation set (one unit per task)."""
+    out = []
+    for t in tasks:
+        if t.make_env is None:
+            raise ValueError(f"validation task {t.id!r} has no make_env")
+        out.append(ReplayTask(t.purpose, _at_seed(t.make_env, seed), t.initial_state, t.max_steps, key=t.id))
+    return out
+
+
+def _at_seed(factory: Callable[[int], Environment], seed: int) -> Callable[[int], Environment]:
+    """The benchmark seed's environment, whatever seed the replay asks for."""
+    return lambda _replay_seed: factory(seed)
+
+
+def _backup(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite file (WAL included) through the backup API."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    with sqlite3.connect(src) as a, sqlite3.connect(tmp) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+    tmp.replace(dst)
+
+
+def _remove_db(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)
+
+
+class ArmSetup:
+    """One (arm, seed): its memory file, and the Orchestrator of each unit, built through the
+    public API. Training units can be checkpointed and restored, so a resumed benchmark
+    starts each arm from exactly the state its last recorded unit left."""
 
     def __init__(
         self,
@@ -87,71 +172,132 @@ class ConditionSetup:
         seed: int,
         validation: Sequence[BenchmarkTask],
         *,
-        critic_llm: Backend | None = None,
+        teacher: Backend | None = None,
         settings: OrchestratorSettings = OrchestratorSettings(),
     ) -> None:
         self.condition = condition
         self.llm = llm
-        self.critic_llm = critic_llm
+        self.teacher = teacher if teacher is not None else llm
         self.seed = seed
         self.settings = settings
-        self.store: MemoryStore | None = None
-        self.reflections: ReflectionMemory | None = None
-        self.ci: MemoryCI | None = None
-        self._stores: dict[RunMode, MemoryStore] = {}
+        self.workdir = workdir
         stem = f"{condition.name}-s{seed}"
-        if condition.memory in ("ungated", "gated"):
+        self.store_path = workdir / f"{stem}.sqlite"
+        self.reflections_path = workdir / f"{stem}.reflections.json"
+        self.ckpt_dir = workdir / "checkpoints"
+        self.stem = stem
+        self.validation = validation_tasks(validation, seed) if validation else []
+        if condition.memory in ("ungated", "learning") and not self.validation:
+            raise ValueError(f"arm {condition.name!r} needs validation tasks (split='validation')")
+        need = min_units_to_promote()
+        if condition.memory == "learning" and len(self.validation) < need:
+            raise ValueError(
+                f"arm {condition.name!r}: {len(self.validation)} validation task(s), but the gate promotes "
+                f"only on ≥ {need} paired wins with no loss (sign test, alpha={Learning.alpha}), so it "
+                f"could never promote anything: give at least {need} validation tasks"
+            )
+        if condition.learns:
             workdir.mkdir(parents=True, exist_ok=True)
-            self.store = MemoryStore(workdir / f"{stem}.sqlite")
-            if condition.memory == "ungated":
-                self.ci = PromoteAll(self.store)
-            else:
-                replay = BenchReplay(
-                    self.store, validation, self.factory, llm, seed=seed, count_tokens=self._count_tokens()
-                )
-                self.ci = MemoryCI(self.store, replay)
-        elif condition.memory == "reflection":
-            self.reflections = ReflectionMemory(llm, workdir / f"{stem}.reflections.json")
 
-    def _count_tokens(self) -> Callable[[str], int] | None:
-        fn = getattr(self.llm, "count_tokens", None)
-        return fn if callable(fn) else None
-
-    def factory(self, env: Environment, mode: RunMode, hook: MemoryHook | None) -> Orchestrator:
-        s = self.settings
-        pf = GroundTruthPurposeFunction(env) if self.condition.critic == "ground_truth" else None
-        return Orchestrator(
-            self.llm,
-            env,
-            critic_llm=self.critic_llm,
-            memory=hook,
-            mode=mode,
-            purpose_function=pf,
-            phi_threshold=s.phi_threshold,
-            trace=s.trace,
-            actor_max_tokens=s.actor_max_tokens,
-            retry_repeats=s.retry_repeats,
-            meta_reward=s.meta_reward and self.condition.memory == "gated" and self.condition.critic == "llm",
+    # ------------------------------------------------------------------ the public path
+    def learning(self) -> Learning:
+        s, c = self.settings, self.condition
+        return Learning(
+            validation=self.validation,
+            teacher=self.teacher,
+            train_attempts=s.train_attempts,
+            attempt_temperature=s.attempt_temperature,
+            units_per_gate=s.units_per_gate,
+            candidates_per_gate=s.candidates_per_gate,
+            sources=c.sources if c.memory == "learning" else SOURCES,
         )
 
-    def hook(self, mode: RunMode) -> MemoryHook | None:
-        if self.reflections is not None:
-            return self.reflections
-        if self.store is None:
-            return None
-        # ungated: promote at once after each run; gated: candidates wait for the block's gate
-        ci = self.ci if isinstance(self.ci, PromoteAll) else None
-        if mode not in self._stores:
-            self._stores[mode] = self.store if self.store.mode is mode else self.store.with_mode(mode)
-        return StoreMemoryHook(
-            self._stores[mode],
-            llm=self.llm,
-            distill=mode is RunMode.LEARNING_TRAIN,
-            ci=ci,
-            count_tokens=self._count_tokens(),
-        )
+    def orchestrator(self, task: BenchmarkTask, mode: RunMode) -> Orchestrator:
+        """The Orchestrator of one unit, as a user writes it: ``memory=MemoryStore(path)`` and
+        ``learning=Learning(...)`` in training, the store opened read-only in ``EVAL_TEST``."""
+        if task.make_env is None:
+            raise ValueError(f"task {task.id!r} has no make_env")
+        env = task.make_env(self.seed)
+        s, c = self.settings, self.condition
+        test = mode is RunMode.EVAL_TEST
+        critic = s.test_critic if test else c.critic
+        pf = GroundTruthPurposeFunction(env) if critic == "ground_truth" else None
 
-    def close(self) -> None:
-        for store in [*self._stores.values(), *([self.store] if self.store is not None else [])]:
-            store.close()
-        self._stores.clear()
+        def make(memory: Any, **extra: Any) -> Orchestrator:
+            return Orchestrator(
+                self.llm,
+                env,
+                memory=memory,
+                mode=mode,
+                purpose_function=pf,
+                phi_threshold=s.phi_threshold,
+                trace=s.trace,
+                actor_max_tokens=s.actor_max_tokens,
+                retry_repeats=s.retry_repeats,
+                **extra,
+            )
+
+        if c.memory == "reflection":
+            return make(self.reflection_memory())
+        if c.memory not in ("ungated", "learning"):
+            if not test:
+                raise ValueError(f"arm {c.name!r} does not train")
+            return make(None)
+        if test:
+            return make(MemoryStore(self.store_path, mode=RunMode.EVAL_TEST))
+        orch = make(
+            MemoryStore(self.store_path),
+            learning=self.learning(),
+            meta_reward=s.meta_reward and c.memory == "learning" and c.critic == "llm",
+        )
+        if c.memory == "ungated":  # the same path, the gate replaced by promotion at once
+            hook = orch.memory
+            hook.ci = PromoteAll(hook.store)  # type: ignore[union-attr]
+        return orch
+
+    def reflection_memory(self) -> ReflectionMemory:
+        attempts = Learning(
+            train_attempts=self.settings.train_attempts,
+            attempt_temperature=self.settings.attempt_temperature,
+        )
+        return ReflectionMemory(self.teacher, self.reflections_path, learning=attempts)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _ckpt(self, done: int) -> Path:
+        return self.ckpt_dir / f"{self.stem}.after-{done}"
+
+    def checkpoint(self, done: int) -> None:
+        """Save the arm's memory as it is after ``done`` training units."""
+        if self.condition.memory not in ("ungated", "learning", "reflection"):
+            return
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        base = self._ckpt(done)
+        if self.store_path.exists():
+            _backup(self.store_path, base.with_suffix(".sqlite"))
+        if self.reflections_path.exists():
+            tmp = base.with_suffix(".json.tmp")
+            tmp.write_bytes(self.reflections_path.read_bytes())
+            tmp.replace(base.with_suffix(".json"))
+        for old in self.ckpt_dir.glob(f"{self.stem}.after-*"):
+            n = old.name.split(".after-", 1)[1].split(".", 1)[0]
+            if n.isdigit() and int(n) < done - 1:
+                old.unlink(missing_ok=True)
+
+    def restore(self, done: int) -> None:
+        """Put the arm's memory back to its state after ``done`` training units (0: empty)."""
+        if self.condition.memory not in ("ungated", "learning", "reflection"):
+            return
+        _remove_db(self.store_path)
+        self.reflections_path.unlink(missing_ok=True)
+        if done == 0:
+            return
+        base = self._ckpt(done)
+        db, refl = base.with_suffix(".sqlite"), base.with_suffix(".json")
+        if not db.exists() and not refl.exists():
+            raise RuntimeError(
+                f"cannot resume arm {self.stem}: no checkpoint after {done} training units in {self.ckpt_dir}"
+            )
+        if db.exists():
+            _backup(db, self.store_path)
+        if refl.exists():
+            self.reflections_path.write_bytes(refl.read_bytes())

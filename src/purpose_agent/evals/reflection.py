@@ -1,17 +1,25 @@
 """The reflection-only baseline (Reflexion-like): after each training run, one model call
 writes a short verbal self-reflection; the last ``window`` reflections are put verbatim in the
 next prompts. No typed library, no retrieval, no gate, no credit; in ``EVAL_TEST`` the window
-is frozen (read only)."""
+is frozen (read only).
+
+With ``learning=Learning(train_attempts=k)`` a failed training task is retried like in the
+learning arms (``purpose_agent.memory.attempts``: up to k attempts, sampling after the first),
+and each retry sees the reflection on the attempt before it (Reflexion's trial loop, in
+training only), so every arm gets the same attempt budget."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
+from purpose_agent.memory.attempts import current_attempt, should_retry
+from purpose_agent.memory.events import TrainingAttempt
 from purpose_agent.models.base import Backend, Message, run_sync
 
 _SYSTEM = (
@@ -24,11 +32,21 @@ _SYSTEM = (
 class ReflectionMemory:
     """A sliding window of self-reflections, kept in a JSON file so a resumed benchmark sees it."""
 
-    def __init__(self, llm: Backend, path: str | Path, *, window: int = 3, max_tokens: int = 120) -> None:
+    def __init__(
+        self,
+        llm: Backend,
+        path: str | Path,
+        *,
+        window: int = 3,
+        max_tokens: int = 120,
+        learning: Any = None,
+    ) -> None:
         self.llm = llm
         self.path = Path(path)
         self.window = window
         self.max_tokens = max_tokens
+        #: read by the Orchestrator: ``train_attempts`` (the same budget as the learning arms)
+        self.learning = learning
 
     def reflections(self) -> list[str]:
         if not self.path.exists():
@@ -48,6 +66,20 @@ class ReflectionMemory:
     def after_task(self, result: TaskResult, mode: RunMode) -> list[ev.Event]:
         if mode is not RunMode.LEARNING_TRAIN:
             return []
+        ctx = current_attempt()
+        out: list[ev.Event] = []
+        if ctx is not None:
+            ctx.retry = should_retry(result, ctx)  # the reflection below is the next attempt's note
+            out.append(
+                TrainingAttempt(
+                    attempt=ctx.attempt,
+                    total=ctx.total,
+                    success=result.success,
+                    outcome=result.outcome,
+                    retry=ctx.retry,
+                    learned=True,
+                )
+            )
         verdict = "SUCCEEDED" if result.success else "FAILED"
         msgs = [
             Message("system", _SYSTEM),
@@ -61,4 +93,4 @@ class ReflectionMemory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
             tmp.replace(self.path)
-        return []
+        return out

@@ -1,6 +1,7 @@
-"""Summaries of a learning benchmark: curves with 95% bootstrap intervals, gains before vs after
-and against the no-memory floor, cost per point gained; written as JSON, a Markdown table and
-a PNG plot."""
+"""Summaries of a learning benchmark: test success per arm with 95% bootstrap intervals, gains
+against the no-memory floor (paired), the full system against the baselines, "never worse",
+cost per point gained, the gate's cost per candidate, and the bar of SPEC §9; written as
+JSON, a Markdown table and a PNG plot."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from purpose_agent.evals.stats import Estimate, bootstrap, paired
 
 Outcomes = dict[int, dict[str, float]]  # seed -> task -> value
 
-#: SPEC §9: after − no memory ≥ +15 points, 95% CI above zero, ≥ 3 seeds, ahead of both baselines
+#: SPEC §9: full − no memory ≥ +15 points, 95% CI above zero, ≥ 3 seeds, ≥ 60 paired test
+#: episodes, ahead of both baselines
 BAR_POINTS = 0.15
 BAR_SEEDS = 3
+BAR_EPISODES = 60
+BASELINES = ("ungated", "reflection")
 
 
 @dataclass
@@ -48,22 +52,34 @@ class BenchmarkResult:
 
     def table(self) -> str:
         """The learning table in Markdown."""
-        head = (
-            "| condition | test success before | after | after − before | after − no memory | "
-            "steps / solved | tokens / solved | learning calls | learning tokens | calls per point | "
-            "critic agreement before → after |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|"
-        )
-        rows = [head]
+        rows = [
+            "| arm | test success [95% CI] | − no_memory, paired [95% CI] | n | promoted / candidates | "
+            "learning calls | learning model s | calls per point | model s per point | "
+            "gate per candidate (runs, calls, s) | s per test episode |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for name, c in self.conditions.items():
-            cpp = c["cost_per_point"]["calls"]
-            rows.append(
-                f"| {name} | {_rate(c['before'])} | {_rate(c['after'])} | {_pts(c['gain'])} | "
-                f"{_pts(c['vs_no_memory'])} | {_num(c['test']['steps_per_solved'])} | "
-                f"{_num(c['test']['tokens_per_solved'], 0)} | {c['learning']['calls']} | "
-                f"{c['learning']['tokens']} | {_num(cpp)} | {_agree(c['critic_agreement'])} |"
+            lr, cpp, g = c["learning"], c["cost_per_point"], c["gate"]
+            gate = (
+                "–"
+                if not g["candidates"]
+                else f"{g['per_candidate']['runs']:.1f}, {g['per_candidate']['calls']:.1f}, "
+                f"{g['per_candidate']['seconds']:.0f}"
             )
-        return "\n".join(rows)
+            rows.append(
+                f"| {name} | {_rate(c['after'])} | {_pts(c['vs_no_memory'])} | {c['after'].get('n', 0)} | "
+                f"{lr['promoted']} / {lr['candidates']} | {lr['calls']} | {lr['model_time_s']:.0f} | "
+                f"{_num(cpp['calls'])} | {_num(cpp['model_time_s'], 0)} | {gate} | "
+                f"{_num(c['test']['wall_s_per_run'], 1)} |"
+            )
+        lines = ["\n".join(rows), ""]
+        for k, e in self.comparisons.items():
+            lines.append(f"- {k.replace('_minus_', ' − ')}: {_pts(e)} (n = {e.get('n', 0)})")
+        bar = self.bar
+        if bar.get("evaluated"):
+            lines.append("")
+            lines.append(f"**Bar (SPEC §9): {'MET' if bar['met'] else 'NOT MET'}.** {bar['statement']}")
+        return "\n".join(lines)
 
     def write(self, root: Path) -> None:
         try:
@@ -72,13 +88,6 @@ class BenchmarkResult:
             self.meta["plot_error"] = str(exc)
         (root / "results.json").write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         (root / "table.md").write_text(self.table() + "\n", encoding="utf-8")
-
-
-def _agree(curve: Sequence[dict[str, Any]]) -> str:
-    def one(a: dict[str, Any]) -> str:
-        return "–" if a.get("mean") is None else f"{100 * a['mean']:.0f}% ({a['runs']})"
-
-    return f"{one(curve[0])} → {one(curve[-1])}" if curve else "–"
 
 
 def _rate(e: dict[str, Any]) -> str:
@@ -108,26 +117,18 @@ def _outcomes(recs: Sequence[dict[str, Any]], metric: str = "success") -> Outcom
     return dict(out)
 
 
-def _test_records(
-    by: dict[tuple[str, int, str], list[dict[str, Any]]], c: Condition, block: int, given: bool
-) -> list[dict[str, Any]]:
-    if block == 0 or not c.learns:
-        return by.get((c.name if given else c.before_key, 0, "test"), [])
-    return by.get((c.name, block, "test"), [])
-
-
 def _agreement(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Critic–ground-truth agreement over test runs the critic scored: the mean of the per-run
+    """Critic–ground-truth agreement over runs the critic scored: the mean of the per-run
     share of critic-scored steps whose verdict matched the ground truth."""
     vals = [float(r["critic_agreement"]) for r in recs if r.get("critic_agreement") is not None]
     return {"mean": sum(vals) / len(vals) if vals else None, "runs": len(vals)}
 
 
 def _critic_calls(recs: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Critic model calls made in an arm's training and test runs (gate replays not included),
+    """Critic model calls made in an arm's training and test runs (gate replays make none),
     and calls saved by the consistency cache and by ground truth (Φ = 10·outcome, no call)."""
     out = {"calls": 0, "cache_hits": 0, "ground_truth": 0}
-    unique = {json.dumps(r["key"], sort_keys=True): r for r in recs}  # a shared run counts once
+    unique = {json.dumps(r["key"], sort_keys=True): r for r in recs}
     for r in unique.values():
         for k in out:
             out[k] += int((r.get("critic") or {}).get(k, 0))
@@ -138,17 +139,59 @@ def _est(o: Outcomes) -> dict[str, Any]:
     return bootstrap({s: list(v.values()) for s, v in o.items()}).to_dict()
 
 
-def _solved_costs(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _test_costs(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    n = len(recs)
     solved = sum(1 for r in recs if r.get("success"))
     steps = sum(int(r.get("steps", 0)) for r in recs)
     tokens = sum(int(r.get("tokens", 0)) for r in recs)
+    wall = sum(float(r.get("wall_s", 0.0)) for r in recs)
     return {
-        "runs": len(recs),
+        "runs": n,
         "solved": solved,
-        "steps_per_run": steps / len(recs) if recs else None,
+        "steps_per_run": steps / n if n else None,
         "steps_per_solved": steps / solved if solved else None,
         "tokens_per_solved": tokens / solved if solved else None,
         "calls": sum(int(r.get("calls", 0)) for r in recs),
+        "wall_s_per_run": wall / n if n else None,
+        "wall_s_per_step": wall / steps if steps else None,
+    }
+
+
+def _gate(train: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The gate's cost per candidate it replayed (summed over the gates it was in), per
+    candidate and gate, and the cost of one training attempt (gate excluded) to compare."""
+    per: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"runs": 0.0, "calls": 0.0, "seconds": 0.0, "gates": 0.0}
+    )
+    for r in train:
+        for d in (r.get("gate") or {}).get("decisions", []):
+            if not d.get("runs") and not d.get("new_pairs"):
+                continue  # scanned or deferred without a replay: no gate cost
+            p = per[d["id"]]
+            p["runs"] += float(d.get("runs") or 0)
+            p["calls"] += float(d.get("calls") or 0)
+            p["seconds"] += float(d.get("seconds") or 0.0)
+            p["gates"] += 1
+    n = len(per)
+    gates = sum(p["gates"] for p in per.values())
+
+    def mean(key: str, over: float) -> float | None:
+        return sum(p[key] for p in per.values()) / over if over else None
+
+    attempts = sum(int(r.get("attempts", 1)) for r in train)
+    gate_calls = sum(int((r.get("gate") or {}).get("calls", 0)) for r in train)
+    gate_s = sum(float((r.get("gate") or {}).get("seconds", 0.0)) for r in train)
+    train_calls = sum(int(r.get("calls", 0)) for r in train) - gate_calls
+    train_s = sum(float(r.get("wall_s", 0.0)) for r in train) - gate_s
+    return {
+        "candidates": n,
+        "per_candidate": {k: mean(k, n) for k in ("runs", "calls", "seconds")},
+        "per_candidate_gate": {k: mean(k, gates) for k in ("runs", "calls", "seconds")},
+        "training_attempt": {
+            "calls": train_calls / attempts if attempts else None,
+            "seconds": train_s / attempts if attempts else None,
+        },
+        "total": {"calls": gate_calls, "seconds": round(gate_s, 1)},
     }
 
 
@@ -161,57 +204,65 @@ def summarize(
 ) -> BenchmarkResult:
     by = _collect(records)
     given = any(c.memory == "given" for c in conditions)
-    floor_cond = next((c for c in conditions if c.memory == "none"), None)
+    floor_name = next((c.name for c in conditions if c.memory in ("none", "given")), "no_memory")
+    floor_recs = by.get((floor_name, 0, "test"), [])
+    floor = _outcomes(floor_recs)
     out: dict[str, dict[str, Any]] = {}
     finals: dict[str, Outcomes] = {}
     for c in conditions:
-        curve = [_test_records(by, c, b, given) for b in range(iterations + 1)]
-        before, after = _outcomes(curve[0]), _outcomes(curve[-1])
-        floor = _outcomes(_test_records(by, floor_cond, 0, given)) if floor_cond else before
+        if not c.learns:
+            curve = [floor_recs] * (iterations + 1)
+        else:
+            start = by.get((c.name, 0, "test"), []) if given else floor_recs
+            curve = [start] + [by.get((c.name, b, "test"), []) for b in range(1, iterations + 1)]
+        after = _outcomes(curve[-1])
         finals[c.name] = after
-        learn = [
-            r
-            for b in range(1, iterations + 1)
-            for ph in ("train", "gate")
-            for r in by.get((c.name, b, ph), [])
-        ]
-        calls = sum(int(r.get("calls", 0)) for r in learn)
-        tokens = sum(int(r.get("tokens", 0)) for r in learn)
-        secs = sum(float(r.get("model_time_s", 0.0)) for r in learn)
+        train = [r for b in range(1, iterations + 1) for r in by.get((c.name, b, "train"), [])]
+        calls = sum(int(r.get("calls", 0)) for r in train)
+        tokens = sum(int(r.get("tokens", 0)) for r in train)
+        secs = sum(float(r.get("model_time_s", 0.0)) for r in train)
+        wall = sum(float(r.get("wall_s", 0.0)) for r in train)
         gain = paired(after, floor)
         pts = 100 * gain.mean if gain.n and gain.mean > 0 else None
-        gates = [r for b in range(1, iterations + 1) for r in by.get((c.name, b, "gate"), [])]
+        gates = [r.get("gate") or {} for r in train]
         out[c.name] = {
             "description": c.description,
             "memory": c.memory,
             "critic": c.critic,
+            "sources": list(c.sources) if c.memory == "learning" else [],
             "curve": [_est(_outcomes(recs)) for recs in curve],
             "curve_outcome": [_est(_outcomes(recs, "outcome")) for recs in curve],
-            "critic_agreement": [_agreement(recs) for recs in curve],
-            "critic_calls": _critic_calls([*learn, *(r for recs in curve for r in recs)]),
-            "before": _est(before),
+            "critic_agreement": [_agreement(recs) for recs in (train, curve[-1])],
+            "critic_calls": _critic_calls([*train, *(r for recs in curve for r in recs)]),
             "after": _est(after),
-            "gain": paired(after, before).to_dict(),
+            "after_outcome": _est(_outcomes(curve[-1], "outcome")),
             "vs_no_memory": gain.to_dict(),
-            "test": _solved_costs(curve[-1]),
+            "significantly_worse": bool(gain.n) and gain.high < 0,
+            "test": _test_costs(curve[-1]),
             "learning": {
-                "runs": sum(1 for r in learn if r["key"]["phase"] == "train"),
+                "runs": len(train),
+                "attempts": sum(int(r.get("attempts", 1)) for r in train),
+                "train_solved": sum(1 for r in train if r.get("success")),
                 "calls": calls,
                 "tokens": tokens,
                 "model_time_s": round(secs, 1),
-                "promoted": sum(int(r.get("promoted", 0)) for r in gates),
-                "rejected": sum(int(r.get("rejected", 0)) for r in gates),
+                "wall_s": round(wall, 1),
+                "candidates": sum(int(g.get("candidates", 0)) for g in gates),
+                "promoted": sum(int(g.get("promoted", 0)) for g in gates),
+                "rejected": sum(int(g.get("rejected", 0)) for g in gates),
             },
+            "gate": _gate(train),
             "cost_per_point": {
                 "calls": calls / pts if pts else None,
                 "tokens": tokens / pts if pts else None,
                 "model_time_s": secs / pts if pts else None,
+                "wall_s": wall / pts if pts else None,
             },
         }
     comparisons: dict[str, Any] = {}
     if "full" in finals:
-        for other in ("ungated", "reflection", "critic_off"):
-            if other in finals:
+        for other in finals:
+            if other not in ("full", floor_name):
                 comparisons[f"full_minus_{other}"] = paired(finals["full"], finals[other]).to_dict()
     bar = _bar(out, comparisons, seeds)
     return BenchmarkResult(name, iterations, tuple(seeds), out, comparisons, bar)
@@ -219,18 +270,41 @@ def summarize(
 
 def _bar(out: dict[str, dict[str, Any]], comparisons: dict[str, Any], seeds: Sequence[int]) -> dict[str, Any]:
     if "full" not in out:
-        return {"evaluated": False, "why": "no full-system condition"}
+        return {"evaluated": False, "why": "no full-system arm"}
     g = out["full"]["vs_no_memory"]
+    gated = [n for n, c in out.items() if c["memory"] == "learning"]
+    worse = [n for n in gated if out[n]["significantly_worse"]]
     checks = {
         "gain_at_least_15_points": bool(g.get("n")) and g["mean"] >= BAR_POINTS,
         "ci_above_zero": bool(g.get("n")) and g["low"] > 0,
         "at_least_3_seeds": len(seeds) >= BAR_SEEDS,
-        "ahead_of_ungated": "full_minus_ungated" in comparisons
-        and comparisons["full_minus_ungated"]["mean"] > 0,
-        "ahead_of_reflection": "full_minus_reflection" in comparisons
-        and comparisons["full_minus_reflection"]["mean"] > 0,
+        "at_least_60_paired_episodes": int(g.get("n") or 0) >= BAR_EPISODES,
+        **{
+            f"ahead_of_{b}": f"full_minus_{b}" in comparisons and comparisons[f"full_minus_{b}"]["mean"] > 0
+            for b in BASELINES
+        },
+        "promoted_memory_never_worse": not worse,
     }
-    return {"evaluated": True, "met": all(checks.values()), "checks": checks, "gain_vs_no_memory": g}
+    met = all(checks.values())
+    failed = [k for k, v in checks.items() if not v]
+    statement = (
+        f"full − no_memory = {_pts(g)} points over {g.get('n', 0)} paired test episodes; "
+        + "; ".join(f"full − {b} = {_pts(comparisons.get(f'full_minus_{b}'))}" for b in BASELINES)
+        + (
+            f"; significantly worse than no memory: {', '.join(worse)}"
+            if worse
+            else "; no gated arm is significantly worse than no memory (95% CI)"
+        )
+        + ("." if met else f". Not met: {', '.join(failed)}.")
+    )
+    return {
+        "evaluated": True,
+        "met": met,
+        "checks": checks,
+        "gain_vs_no_memory": g,
+        "significantly_worse": worse,
+        "statement": statement,
+    }
 
 
 def plot(result: BenchmarkResult, path: Path) -> Path:

@@ -1,14 +1,20 @@
-"""BenchmarkRunner: learning curves on held-out test tasks, for several conditions and seeds.
+"""BenchmarkRunner: test success after learning, for the floor, the baselines and the ablations.
 
-For each (condition, seed): evaluate the test split in ``EVAL_TEST`` (block 0, before any
-learning), then for each training block run its training tasks in ``LEARNING_TRAIN``, gate the
-block's candidate lessons (full system), and evaluate the test split again in ``EVAL_TEST``.
-Each finished run is one line of an append-only ledger, so an interrupted benchmark resumes at
-the first unfinished run.
+For each (arm, seed), arms in order and seeds inside: each training block runs its training
+tasks in ``LEARNING_TRAIN`` through the arm's Orchestrator (the default path: after every
+task the memory hook writes candidates and its own gate replays them on the validation
+split), then evaluates the test split in ``EVAL_TEST`` (the store opened read-only). The
+no-memory floor runs the test split only; it is block 0 of every arm's curve (every arm starts
+from an empty memory, and test runs are configured alike in every arm).
+
+Each finished unit is one fsynced line of an append-only ledger. After a training unit the
+arm's memory is checkpointed before its line is written, so an interrupted benchmark resumes
+at the first unfinished unit with the memory exactly as the last recorded unit left it.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -16,44 +22,49 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import RunFailedError
-from purpose_agent.evals.conditions import STANDARD, Condition, ConditionSetup, OrchestratorSettings
-from purpose_agent.evals.gate import gate_candidates, unit_seed
+from purpose_agent.evals.conditions import (
+    NO_MEMORY,
+    STANDARD,
+    ArmSetup,
+    Condition,
+    OrchestratorSettings,
+)
+from purpose_agent.evals.gate import unit_seed
 from purpose_agent.evals.ledger import Ledger, UnitKey
 from purpose_agent.evals.meter import Meter, MeteredBackend, reseed
 from purpose_agent.evals.progress import Progress, make_progress
 from purpose_agent.evals.report import BenchmarkResult, summarize
 from purpose_agent.evals.tasks import BenchmarkTask, TaskSource, blocks, by_split, tasks_for
+from purpose_agent.memory.events import MemoryGated, TrainingAttempt
 from purpose_agent.memory.hook import StoreMemoryHook
 from purpose_agent.models.base import Backend
 
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """What a benchmark compares and how big it is. Saved beside the ledger; a resume with a
-    different config is refused (the stores would not match)."""
+    """What a benchmark compares and how big it is. Saved beside the ledger: a resume with
+    other shared settings (seeds, settings, tasks, iterations, models) is refused, and so is
+    an arm name redefined; new arms may be added to an existing benchmark."""
 
     conditions: tuple[Condition, ...] = STANDARD
     seeds: tuple[int, ...] = (0,)
     settings: OrchestratorSettings = field(default_factory=OrchestratorSettings)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {
-            "conditions": [asdict(c) for c in self.conditions],
-            "seeds": list(self.seeds),
-            "settings": asdict(self.settings),
-        }
+        return {"seeds": list(self.seeds), "settings": asdict(self.settings)}
 
 
 def _result_record(result: TaskResult | None, cost: Meter, wall: float, error: str = "") -> dict[str, Any]:
     if result is None:
         return {
             "success": False, "outcome": 0.0, "steps": 0, "stop_reason": f"error: {error}",
-            "calls": cost.calls, "tokens": cost.tokens, "model_time_s": cost.model_time_s, "wall_s": wall,
-            "memories": 0,
+            "calls": cost.calls, "tokens": cost.tokens, "model_time_s": round(cost.model_time_s, 3),
+            "wall_s": round(wall, 3), "memories": 0,
         }  # fmt: skip
     return {
         "success": bool(result.success),
@@ -69,13 +80,49 @@ def _result_record(result: TaskResult | None, cost: Meter, wall: float, error: s
     }
 
 
+def _gate_record(events: Sequence[ev.Event]) -> dict[str, Any]:
+    """What the memory hook's gate did after one training task, from its events."""
+    gated = [e for e in events if isinstance(e, MemoryGated)]
+    decisions = [
+        {
+            "id": e.memory_id, "action": e.action, "wins": e.wins, "losses": e.losses, "ties": e.ties,
+            "pairs": e.pairs, "new_pairs": e.new_pairs, "gain": e.gain, "p": e.p_value, "runs": e.runs,
+            "calls": e.calls, "seconds": e.seconds, "reason": e.reason[:240],
+        }
+        for e in gated
+    ]  # fmt: skip
+    return {
+        "decisions": decisions,
+        "candidates": sum(
+            isinstance(e, ev.CandidateProposed) and e.memory_kind != "critic_calibration" for e in events
+        ),
+        "promoted": sum(e.action == "promoted" for e in gated),
+        "rejected": sum(e.action == "rejected" for e in gated),
+        "runs": sum(e.runs for e in gated),
+        "calls": sum(e.calls or 0 for e in gated),
+        "seconds": round(sum(e.seconds for e in gated), 3),
+    }
+
+
+def _task_print(t: BenchmarkTask) -> str:
+    meta = f":{json.dumps(dict(t.meta), sort_keys=True, default=str)}" if t.meta else ""
+    return f"{t.split}:{t.id}:{t.max_steps}{meta}"
+
+
+@dataclass
+class _Done:
+    """What is kept of a finished unit's Orchestrator (its memory stores are closed)."""
+
+    purpose_function: Any
+
+
 class BenchmarkRunner:
-    """Learning curves with baselines and ablations.
+    """Learning benchmarks.
 
     ``BenchmarkRunner(orchestrator).run(tasks, iterations, name)`` measures one system as it is
-    configured (its model, critic and memory store). ``BenchmarkRunner(llm=..., config=...)``
-    compares the standard conditions (no memory, ungated, reflection, full, critic off), each
-    from a fresh memory, on the same tasks, seeds and training runs.
+    configured (its model, critic and memory). ``BenchmarkRunner(llm=..., config=...,
+    teacher=...)`` compares the arms of ``config`` (default: ``STANDARD``; the no-memory floor
+    is always run), each from a fresh memory, on the same tasks, seeds and attempt budget.
     """
 
     def __init__(
@@ -84,6 +131,7 @@ class BenchmarkRunner:
         *,
         llm: Backend | None = None,
         critic_llm: Backend | None = None,
+        teacher: Backend | None = None,
         config: BenchmarkConfig | None = None,
         out_dir: str | Path = "bench_results",
         progress: bool | Progress = False,
@@ -96,6 +144,7 @@ class BenchmarkRunner:
         self.llm = MeteredBackend(base)
         critic = critic_llm if critic_llm is not None else getattr(orchestrator, "critic_llm", None)
         self.critic_llm = MeteredBackend(critic) if critic is not None and critic is not base else None
+        self.teacher = MeteredBackend(teacher) if teacher is not None and teacher is not base else None
         if config is None:
             config = BenchmarkConfig(conditions=STANDARD) if orchestrator is None else BenchmarkConfig(())
         self.config = config
@@ -106,28 +155,36 @@ class BenchmarkRunner:
     # ------------------------------------------------------------------ costs
     def _meter(self) -> Meter:
         m = self.llm.meter
-        if self.critic_llm is not None:
-            c = self.critic_llm.meter
-            m = Meter(m.calls + c.calls, m.prompt_tokens + c.prompt_tokens, m.completion_tokens + c.completion_tokens,
-                      m.model_time_s + c.model_time_s)  # fmt: skip
+        for other in (self.critic_llm, self.teacher):
+            if other is not None:
+                c = other.meter
+                m = Meter(m.calls + c.calls, m.prompt_tokens + c.prompt_tokens,
+                          m.completion_tokens + c.completion_tokens, m.model_time_s + c.model_time_s)  # fmt: skip
         return m
 
     # ------------------------------------------------------------------ public
+    def conditions(self) -> list[Condition]:
+        """The arms this runner runs, the floor first."""
+        if self.orchestrator is not None:
+            return [self._given_condition()]
+        arms = [c for c in self.config.conditions if c.memory != "none"]
+        return [NO_MEMORY, *arms]
+
     def run(self, tasks: TaskSource, iterations: int = 1, name: str = "benchmark") -> BenchmarkResult:
         """Run (or resume) the benchmark; returns the summary, also written to ``results.json``."""
         root = self.out_dir / name
         root.mkdir(parents=True, exist_ok=True)
         plan = {s: tasks_for(tasks, s) for s in self.config.seeds}
-        self._check_config(root, iterations, plan)
-        ledger = Ledger(root / "ledger.jsonl")
-        conditions = list(self.config.conditions) or [self._given_condition()]
+        conditions = self.conditions()
         for seed, ts in plan.items():
             if not by_split(ts, "test"):
                 raise ValueError(f"seed {seed}: no test tasks (split='test')")
-            if not by_split(ts, "train"):
+            if len(conditions) > 1 and not by_split(ts, "train"):
                 raise ValueError(f"seed {seed}: no training tasks (split='train')")
+        all_conditions = self._check_config(root, iterations, plan, conditions)
+        ledger = Ledger(root / "ledger.jsonl")
         planned = {
-            k.as_str() for s, ts in plan.items() for c in conditions for k in self._plan(c, s, ts, iterations)
+            k.as_str() for c in conditions for s, ts in plan.items() for k in self._plan(c, s, ts, iterations)
         }
         bar = self.progress if isinstance(self.progress, Progress) else make_progress(self.progress)
         started = time.time()
@@ -137,11 +194,18 @@ class BenchmarkRunner:
                 len(planned),
                 already=sum(1 for r in ledger.records() if UnitKey(**r["key"]).as_str() in planned),
             )
-            for seed, ts in plan.items():
-                for cond in conditions:
-                    self._run_condition(root, ledger, cond, seed, ts, iterations, bar)
-        result = summarize(ledger.records(), conditions, self.config.seeds, iterations, name)
-        result.meta.update({"model": self.llm.name, "wall_s_this_session": round(time.time() - started, 1)})
+            for cond in conditions:
+                for seed, ts in plan.items():
+                    self._run_arm(root, ledger, cond, seed, ts, iterations, bar)
+        result = summarize(ledger.records(), all_conditions, self.config.seeds, iterations, name)
+        result.meta.update(
+            {
+                "model": self.llm.name,
+                "teacher": (self.teacher or self.llm).name,
+                "settings": asdict(self.config.settings),
+                "wall_s_this_session": round(time.time() - started, 1),
+            }
+        )
         result.write(root)
         return result
 
@@ -153,129 +217,218 @@ class BenchmarkRunner:
             "system", "given" if orch.memory is not None else "none", "llm", "the given orchestrator"
         )
 
-    def _check_config(self, root: Path, iterations: int, plan: dict[int, list[BenchmarkTask]]) -> None:
-        tasks = {str(s): [f"{t.split}:{t.id}:{t.max_steps}" for t in ts] for s, ts in plan.items()}
-        fp = {**self.config.fingerprint(), "iterations": iterations, "tasks": tasks}
+    def _check_config(
+        self,
+        root: Path,
+        iterations: int,
+        plan: dict[int, list[BenchmarkTask]],
+        conditions: Sequence[Condition],
+    ) -> list[Condition]:
+        """Refuse a resume with another configuration; returns every arm of the benchmark (the
+        ones recorded earlier included), in order."""
+        tasks = {str(s): [_task_print(t) for t in ts] for s, ts in plan.items()}
+        shared = {
+            **self.config.fingerprint(),
+            "iterations": iterations,
+            "tasks": tasks,
+            "model": self.llm.name,
+            "teacher": (self.teacher or self.llm).name,
+        }
+        shared = json.loads(json.dumps(shared))
+        arms = {c.name: json.loads(json.dumps(asdict(c))) for c in conditions}
         path = root / "config.json"
+        old_arms: dict[str, Any] = {}
         if path.exists():
             old = json.loads(path.read_text(encoding="utf-8"))
-            if old != json.loads(json.dumps(fp)):
+            if not isinstance(old, dict) or old.get("shared") != shared:
                 raise ValueError(
                     f"{root} holds a benchmark with another configuration; use another name or out_dir "
-                    f"(old: {old}, new: {fp})"
+                    f"(old: {old.get('shared', old) if isinstance(old, dict) else old}, new: {shared})"
                 )
-        else:
-            path.write_text(json.dumps(fp, indent=2), encoding="utf-8")
-
-    def _before_key(self, cond: Condition) -> str:
-        return cond.before_key if self.orchestrator is None else cond.name
+            old_arms = old.get("conditions") or {}
+            for n, a in arms.items():
+                if n in old_arms and old_arms[n] != a:
+                    raise ValueError(
+                        f"{root} holds a benchmark with another configuration of arm {n!r}; use another "
+                        f"name or out_dir (old: {old_arms[n]}, new: {a})"
+                    )
+        merged = {**old_arms, **arms}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"shared": shared, "conditions": merged}, indent=2), encoding="utf-8")
+        tmp.replace(path)
+        known = {c.name: c for c in conditions}
+        for n, a in old_arms.items():
+            if n not in known:
+                a = dict(a)
+                a["sources"] = tuple(a.get("sources") or ())
+                known[n] = Condition(**a)
+        order = [c.name for c in STANDARD]
+        return sorted(known.values(), key=lambda c: order.index(c.name) if c.name in order else len(order))
 
     def _plan(
         self, cond: Condition, seed: int, ts: Sequence[BenchmarkTask], iterations: int
     ) -> list[UnitKey]:
         test = by_split(ts, "test")
-        keys = [UnitKey(self._before_key(cond), seed, 0, "test", t.id) for t in test]
-        if not cond.learns:
-            return keys
+        given = self.orchestrator is not None
+        if not cond.learns or given:
+            keys = [UnitKey(cond.name, seed, 0, "test", t.id) for t in test]
+            if not cond.learns:
+                return keys
+        else:
+            keys = []
         for b, block in enumerate(blocks(by_split(ts, "train"), iterations), start=1):
             keys += [UnitKey(cond.name, seed, b, "train", t.id) for t in block]
-            if cond.memory == "gated":
-                keys.append(UnitKey(cond.name, seed, b, "gate", "*"))
             keys += [UnitKey(cond.name, seed, b, "test", t.id) for t in test]
         return keys
 
-    def _setup(self, root: Path, cond: Condition, seed: int, ts: Sequence[BenchmarkTask]) -> ConditionSetup:
-        setup = ConditionSetup(
-            cond, self.llm, root / "memory", seed, by_split(ts, "validation"),
-            critic_llm=self.critic_llm,
-            settings=self.config.settings,
-        )  # fmt: skip
-        orch = self.orchestrator
-        if orch is not None and cond.name == "system":
-            setup.given = orch  # type: ignore[attr-defined]
-        return setup
-
-    def _run_condition(
+    def _run_arm(
         self, root: Path, ledger: Ledger, cond: Condition, seed: int, ts: list[BenchmarkTask], iterations: int,
         bar: Progress,
     ) -> None:  # fmt: skip
-        if cond.memory == "gated" and not by_split(ts, "validation"):
-            raise ValueError(f"condition {cond.name!r} gates lessons and needs validation tasks")
-        setup = self._setup(root, cond, seed, ts)
         test = by_split(ts, "test")
-        train_blocks = blocks(by_split(ts, "train"), iterations)
-        try:
-            before = self._before_key(cond)
+        if self.orchestrator is not None:
+            self._run_given(ledger, cond, seed, ts, iterations, bar)
+            return
+        if not cond.learns:
+            setup = ArmSetup(cond, self.llm, root / "memory", seed, [], settings=self.config.settings)
             for t in test:
-                self._unit(ledger, UnitKey(before, seed, 0, "test", t.id), setup, t, RunMode.EVAL_TEST, bar)
-            if not cond.learns:
-                return
-            for b, block in enumerate(train_blocks, start=1):
-                for t in block:
-                    self._unit(
-                        ledger,
-                        UnitKey(cond.name, seed, b, "train", t.id),
-                        setup,
-                        t,
-                        RunMode.LEARNING_TRAIN,
-                        bar,
-                    )
-                if cond.memory == "gated":
-                    self._gate(ledger, UnitKey(cond.name, seed, b, "gate", "*"), setup, bar)
-                for t in test:
-                    self._unit(
-                        ledger, UnitKey(cond.name, seed, b, "test", t.id), setup, t, RunMode.EVAL_TEST, bar
-                    )
-        finally:
-            setup.close()
+                self._test_unit(ledger, UnitKey(cond.name, seed, 0, "test", t.id), setup, t, bar)
+            return
+        setup = ArmSetup(
+            cond, self.llm, root / "memory", seed, by_split(ts, "validation"),
+            teacher=self.teacher, settings=self.config.settings,
+        )  # fmt: skip
+        train_blocks = blocks(by_split(ts, "train"), iterations)
+        train_keys = [
+            UnitKey(cond.name, seed, b, "train", t.id)
+            for b, block in enumerate(train_blocks, 1)
+            for t in block
+        ]
+        done = 0
+        while done < len(train_keys) and ledger.done(train_keys[done]):
+            done += 1
+        if any(ledger.done(k) for k in train_keys[done:]):
+            raise RuntimeError(f"{cond.name} seed {seed}: the ledger has training units out of order")
+        if done < len(train_keys):
+            setup.restore(done)  # the memory exactly as the last recorded training unit left it
+        i = 0
+        for b, block in enumerate(train_blocks, start=1):
+            for t in block:
+                key = train_keys[i]
+                i += 1
+                if not ledger.done(key):
+                    self._train_unit(ledger, key, setup, t, i, bar)
+            block_tests = [UnitKey(cond.name, seed, b, "test", t.id) for t in test]
+            if b < len(train_blocks) and not all(ledger.done(k) for k in block_tests) and i < done:
+                raise RuntimeError(
+                    f"{cond.name} seed {seed}: block {b}'s test runs are missing but later training "
+                    "units are recorded; the memory has moved on, so they cannot be run any more"
+                )
+            for k, t in zip(block_tests, test, strict=True):
+                self._test_unit(ledger, k, setup, t, bar)
 
-    def _orchestrator(
-        self, setup: ConditionSetup, task: BenchmarkTask, mode: RunMode, seed: int
-    ) -> Orchestrator:
-        given: Orchestrator | None = getattr(setup, "given", None)
-        env = task.make_env(seed) if task.make_env is not None else None
-        if given is None:
-            if env is None:
-                raise ValueError(f"task {task.id!r} has no make_env")
-            return setup.factory(env, mode, setup.hook(mode))
+    def _run_given(
+        self,
+        ledger: Ledger,
+        cond: Condition,
+        seed: int,
+        ts: list[BenchmarkTask],
+        iterations: int,
+        bar: Progress,
+    ) -> None:
+        test = by_split(ts, "test")
+        for t in test:
+            self._given_unit(ledger, UnitKey(cond.name, seed, 0, "test", t.id), t, RunMode.EVAL_TEST, bar)
+        if not cond.learns:
+            return
+        for b, block in enumerate(blocks(by_split(ts, "train"), iterations), start=1):
+            for t in block:
+                self._given_unit(
+                    ledger, UnitKey(cond.name, seed, b, "train", t.id), t, RunMode.LEARNING_TRAIN, bar
+                )
+            for t in test:
+                self._given_unit(ledger, UnitKey(cond.name, seed, b, "test", t.id), t, RunMode.EVAL_TEST, bar)
+
+    def _given_orchestrator(self, task: BenchmarkTask, mode: RunMode, seed: int) -> Orchestrator:
+        given = self.orchestrator
+        assert given is not None
+        env = task.make_env(seed) if task.make_env is not None else given.environment
         hook: Any = given.memory
         learning = None
         if isinstance(hook, StoreMemoryHook) and hook.learning is not None:
             # the default path: the same learning (its held-out tasks are shared by store file)
-            teacher = None if hook.llm is given.llm else hook.llm
+            teacher = None if hook.llm is given.llm or hook.llm is None else hook.llm
             hook, learning = hook.store.with_mode(mode), replace(hook.learning, teacher=teacher)
         elif isinstance(hook, StoreMemoryHook):
             hook = StoreMemoryHook(hook.store.with_mode(mode), llm=self.llm, distill=hook.distill, ci=hook.ci)
         return Orchestrator(
-            self.llm, env or given.environment, critic_llm=self.critic_llm, memory=hook, mode=mode,
+            self.llm, env, critic_llm=self.critic_llm, memory=hook, mode=mode,
             purpose_function=given.purpose_function if given.purpose_function.llm is not given.llm else None,
             phi_threshold=given.phi_threshold, success_outcome=given.success_outcome, trace=given.trace_enabled,
             learning=learning,
         )  # fmt: skip
 
-    def _unit(
-        self,
-        ledger: Ledger,
-        key: UnitKey,
-        setup: ConditionSetup,
-        task: BenchmarkTask,
-        mode: RunMode,
-        bar: Progress,
+    def _given_unit(
+        self, ledger: Ledger, key: UnitKey, task: BenchmarkTask, mode: RunMode, bar: Progress
     ) -> None:
         if ledger.done(key):
             return
+        self._execute(ledger, key, task, lambda: self._given_orchestrator(task, mode, key.seed), bar)
+
+    def _test_unit(
+        self, ledger: Ledger, key: UnitKey, setup: ArmSetup, task: BenchmarkTask, bar: Progress
+    ) -> None:
+        if ledger.done(key):
+            return
+        self._execute(ledger, key, task, lambda: setup.orchestrator(task, RunMode.EVAL_TEST), bar)
+
+    def _train_unit(
+        self,
+        ledger: Ledger,
+        key: UnitKey,
+        setup: ArmSetup,
+        task: BenchmarkTask,
+        done_after: int,
+        bar: Progress,
+    ) -> None:
+        self._execute(
+            ledger, key, task, lambda: setup.orchestrator(task, RunMode.LEARNING_TRAIN), bar,
+            before_record=lambda: setup.checkpoint(done_after),
+        )  # fmt: skip
+
+    def _execute(
+        self,
+        ledger: Ledger,
+        key: UnitKey,
+        task: BenchmarkTask,
+        build: Callable[[], Orchestrator],
+        bar: Progress,
+        before_record: Callable[[], None] | None = None,
+    ) -> None:
         bar.describe(f"{key.condition} s{key.seed} b{key.block} {key.phase} {task.id}")
-        reseed(self.llm, unit_seed(key.seed, key.condition if key.phase != "test" else "eval", task.id))
+        # the same sampling seed for a task in every arm (paired), independent of run order
+        s = unit_seed(key.seed, "eval" if key.phase == "test" else "train", task.id)
+        reseed(self.llm, s)
+        if self.teacher is not None:
+            reseed(self.teacher, s)
         m0, t0 = self._meter(), time.perf_counter()
-        result: TaskResult | None
+        result: TaskResult | None = None
         error = ""
-        orch: Orchestrator | None = None
+        events: list[ev.Event] = []
+        orch: Orchestrator | _Done | None = None
         try:
-            orch = self._orchestrator(setup, task, mode, key.seed)
+            orch = build()
+            orch.bus.subscribe(events.append)
             result = orch.run_task(task.purpose, task.initial_state, task.max_steps)
         except RunFailedError as exc:
             result = exc.result if isinstance(exc.result, TaskResult) else None
             error = repr(exc.__cause__)
+        finally:
+            store = getattr(getattr(orch, "memory", None), "store", None)
+            if store is not None and self.orchestrator is None:
+                store.close()
+                orch = _Done(getattr(orch, "purpose_function", None))
+                gc.collect()  # the gate's replay stores too: the file is whole before the checkpoint
         rec = _result_record(result, self._meter() - m0, time.perf_counter() - t0, error)
         rec["split"] = task.split
         stats = getattr(getattr(orch, "purpose_function", None), "stats", None)
@@ -285,31 +438,13 @@ class BenchmarkRunner:
                 "cache_hits": stats.cache_hits,
                 "ground_truth": stats.ground_truth,
             }
-        self._record(ledger, key, rec, bar)
-
-    def _gate(self, ledger: Ledger, key: UnitKey, setup: ConditionSetup, bar: Progress) -> None:
-        if ledger.done(key):
-            return
-        bar.describe(f"{key.condition} s{key.seed} b{key.block} gate")
-        assert setup.store is not None and setup.ci is not None
-        m0, t0 = self._meter(), time.perf_counter()
-        decisions = gate_candidates(setup.ci, setup.store, self.config.settings.gate_limit)
-        cost = self._meter() - m0
-        rec = {
-            "decisions": [
-                {"id": d.memory_id, "action": d.action, "gain": d.gain, "wins": d.wins, "losses": d.losses,
-                 "ties": d.ties, "pairs": d.pairs, "runs": d.runs, "calls": d.calls,
-                 "seconds": round(d.seconds, 3), "reason": d.reason[:300]}
-                for d in decisions
-            ],
-            "promoted": sum(d.action == "promoted" for d in decisions),
-            "rejected": sum(d.action == "rejected" for d in decisions),
-            "calls": cost.calls, "tokens": cost.tokens, "model_time_s": round(cost.model_time_s, 3),
-            "wall_s": round(time.perf_counter() - t0, 3),
-        }  # fmt: skip
-        self._record(ledger, key, rec, bar)
-
-    def _record(self, ledger: Ledger, key: UnitKey, rec: dict[str, Any], bar: Progress) -> None:
+        if key.phase == "train":
+            attempts = [e for e in events if isinstance(e, TrainingAttempt)]
+            rec["attempts"] = max(1, len(attempts))
+            rec["attempt_successes"] = [bool(e.success) for e in attempts] or [rec["success"]]
+            rec["gate"] = _gate_record(events)
+        if before_record is not None:
+            before_record()
         ledger.record(key, rec)
         bar.advance()
         if self.on_unit is not None:

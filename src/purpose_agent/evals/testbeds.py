@@ -26,19 +26,26 @@ class Size:
 TWX_FOLD = {"train": "train", "validation": "dev", "test": "test"}
 
 
-def textworld(games: Sequence[str], size: Size) -> Callable[[int], list[BenchmarkTask]]:
+def textworld(
+    games: Sequence[str], size: Size, params: str | None = None
+) -> Callable[[int], list[BenchmarkTask]]:
     """TextWorldExpress games from the official folds: train → train, validation → dev,
-    test → test. Seed ``s`` takes the ``s``-th slice of each fold."""
+    test → test. Seed ``s`` takes the ``s``-th slice of each fold. ``params``: the game
+    parameters (default: ``envs.textworld.GAME_PARAMS`` of the game)."""
     from purpose_agent.envs import textworld as tw
 
     def build(seed: int) -> list[BenchmarkTask]:
         out: list[BenchmarkTask] = []
         for game in games:
+            p = params if params is not None else tw.GAME_PARAMS.get(game, "")
             for split, n in (("train", size.train), ("validation", size.validation), ("test", size.test)):
                 fold = TWX_FOLD[split]
-                seeds = tw.game_seeds(game, fold)  # type: ignore[arg-type]
-                for gs in seeds[seed * n : (seed + 1) * n]:
-                    spec = tw.GameSpec(game, gs, fold)  # type: ignore[arg-type]
+                seeds = tw.game_seeds(game, fold, p)  # type: ignore[arg-type]
+                picked = seeds[seed * n : (seed + 1) * n]
+                if len(picked) < n:
+                    raise ValueError(f"{game}: the {fold} fold has too few games for seed {seed} ({n} each)")
+                for gs in picked:
+                    spec = tw.GameSpec(game, gs, fold, p)  # type: ignore[arg-type]
                     env = tw.TextWorldExpressEnvironment(spec)
                     env.reset()  # reads the task description (milliseconds)
                     out.append(
@@ -48,7 +55,7 @@ def textworld(games: Sequence[str], size: Size) -> Callable[[int], list[Benchmar
                             make_env=_twx_factory(spec),
                             split=split,  # type: ignore[arg-type]
                             max_steps=size.max_steps,
-                            meta={"game": game, "fold": fold, "game_seed": gs},
+                            meta={"game": game, "fold": fold, "game_seed": gs, "params": p},
                         )
                     )
         return out

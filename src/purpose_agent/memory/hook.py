@@ -37,6 +37,17 @@ def _harvest(store: MemoryStore, result: TaskResult) -> list[str]:
     return harvest(store, result)
 
 
+def _harvester(selected: tuple[str, ...]) -> Source:
+    """``harvest`` limited to the ``selected`` grounded sources (``Learning(sources=...)``)."""
+
+    def source(store: MemoryStore, result: TaskResult) -> list[str]:
+        from purpose_agent.memory.sources import harvest
+
+        return harvest(store, result, sources=selected)
+
+    return source
+
+
 class StoreMemoryHook:
     """Retrieval + prompt compilation before steps; credit, candidates and the gate after tasks.
 
@@ -198,4 +209,15 @@ def as_hook(
     config = learning or Learning()
     teacher = resolve_teacher(config.teacher) if config.teacher is not None else llm
     count = getattr(llm, "count_tokens", None)
-    return StoreMemoryHook(memory, llm=teacher, mode=mode, learning=config, count_tokens=count)
+    grounded = tuple(s for s in config.sources if s != "distiller")
+    sources: list[Source] = []
+    if grounded:
+        sources.append(_harvest if len(grounded) == 3 else _harvester(grounded))
+    return StoreMemoryHook(
+        memory,
+        llm=teacher if "distiller" in config.sources else None,
+        mode=mode,
+        learning=config,
+        sources=sources,
+        count_tokens=count,
+    )

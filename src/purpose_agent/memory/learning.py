@@ -51,7 +51,7 @@ from purpose_agent.errors import ConfigurationError
 from purpose_agent.memory.attempts import current_attempt
 from purpose_agent.memory.ci import Decision, MemoryCI
 from purpose_agent.memory.events import MemoryGated
-from purpose_agent.memory.evidence import past_evidence
+from purpose_agent.memory.evidence import GateRule, past_evidence
 from purpose_agent.memory.replay import (
     NoCriticPurposeFunction,
     OrchestratorFactory,
@@ -63,6 +63,9 @@ from purpose_agent.memory.types import MemoryKind, MemoryStatus
 from purpose_agent.models.base import Backend
 
 ValidationItem = ReplayTask | tuple[str, Any] | str
+#: what the default path learns from: the grounded sources of ``purpose_agent.memory.sources``
+#: and the free-text distiller (written by the teacher)
+SOURCES: tuple[str, ...] = ("examples", "procedures", "failures", "distiller")
 _GATED_KINDS = tuple(k for k in MemoryKind if k is not MemoryKind.CRITIC_CALIBRATION)
 
 
@@ -99,6 +102,10 @@ class Learning:
     - ``seeds``: seeds per validation task (more than one only helps a model that samples).
     - ``replay_max_steps``: step limit of explicit validation purposes and pairs (held-out
       tasks keep their run's limit).
+    - ``sources``: what candidates are written from (a non-empty subset of ``SOURCES``):
+      ``"examples"`` (verified worked examples), ``"procedures"`` (induced from several),
+      ``"failures"`` (failure and progress patterns grounded in transitions), ``"distiller"``
+      (free-text lessons by the teacher). Default: all of them.
     """
 
     validation: Sequence[ValidationItem] | None = None
@@ -113,8 +120,17 @@ class Learning:
     noise: float = 0.05
     seeds: tuple[int, ...] = (0,)
     replay_max_steps: int = 10
+    sources: tuple[str, ...] = SOURCES
 
     def __post_init__(self) -> None:
+        if isinstance(self.sources, str):
+            raise ConfigurationError(f"Learning.sources must be a tuple of names from {list(SOURCES)}")
+        object.__setattr__(self, "sources", tuple(dict.fromkeys(self.sources)))
+        unknown = [s for s in self.sources if s not in SOURCES]
+        if unknown or not self.sources:
+            raise ConfigurationError(
+                f"Learning.sources must be a non-empty subset of {list(SOURCES)}, got {list(self.sources)}"
+            )
         if self.validation is not None:
             if isinstance(self.validation, (str, bytes)) or not isinstance(self.validation, Sequence):
                 raise ConfigurationError("validation= must be a list of validation tasks")
@@ -397,14 +413,16 @@ class Learner:
 
     def pending(self, new_ids: Sequence[str], units: Sequence[str]) -> list[str]:
         """Candidates for this gate: new ones first, then waiting ones that have units they
-        were not replayed on (least recently gated first), at most ``candidates_per_gate``;
-        unscanned candidates are always included (they are only scanned and quarantined)."""
+        were not replayed on and that could still decide them (least recently gated first),
+        at most ``candidates_per_gate``; unscanned candidates are always included (they are
+        only scanned and quarantined)."""
         waiting = {
             m.id: m
             for status in (MemoryStatus.CANDIDATE, MemoryStatus.QUARANTINED)
             for m in self.store.list(status=status)
             if m.kind in _GATED_KINDS
         }
+        rule = GateRule(alpha=self.config.alpha, noise=self.config.noise)
         chosen = [mid for mid in dict.fromkeys(new_ids) if mid in waiting]
         rest: list[tuple[float, int, float, str]] = []
         for mid, m in waiting.items():
@@ -413,8 +431,10 @@ class Learner:
             if m.status is MemoryStatus.CANDIDATE:
                 chosen.append(mid)
                 continue
-            seen = past_evidence(self.store, mid).seen
-            if any(u not in seen for u in units):
+            evidence = past_evidence(self.store, mid)
+            unseen = sum(u not in evidence.seen for u in units)
+            # not replayed again when the units it has not seen cannot decide it any more
+            if unseen and rule.reachable(evidence.pairs(), unseen):
                 replays = self.store.replays(mid)
                 last = max((r.at for r in replays), default=0.0)
                 rest.append((last, -m.merges, m.created_at, mid))

@@ -10,11 +10,17 @@
    progress fragments where it rose in a run that was not solved.
 
 Everything is written with ``made_by="experience"``; nothing asks a model.
+
+``harvest(store, result, sources=...)`` writes only the selected kinds (``GROUNDED``:
+``"examples"``, ``"procedures"``, ``"failures"``; the ablations of the learning benchmark).
+Without ``"examples"``, a verified success is still recorded, archived: it never reaches a
+prompt and is never gated, but procedures are induced from it and failure patterns pair with it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from purpose_agent.core.modes import RunMode
@@ -28,7 +34,14 @@ from purpose_agent.memory.sources._records import (
     prompt_lines,
     record_of,
 )
-from purpose_agent.memory.sources.cases import EXPERIENCE, build_case, harvest_case
+from purpose_agent.memory.sources.cases import (
+    ANY,
+    EXPERIENCE,
+    build_case,
+    harvest_case,
+    kin_cases,
+    merge_into,
+)
 from purpose_agent.memory.sources.procedures import align, harvest_procedure, induce
 from purpose_agent.memory.sources.transitions import Lesson, harvest_transitions, lessons
 
@@ -39,30 +52,72 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: the grounded sources :func:`harvest` can write
+GROUNDED: tuple[str, ...] = ("examples", "procedures", "failures")
 
-def harvest(store: MemoryStore, result: TaskResult) -> list[str]:
+
+def _record_evidence(store: MemoryStore, case: Case) -> None:
+    """Keep a verified success as archived evidence (never in a prompt, never gated)."""
+    from purpose_agent.memory.types import MemoryKind, MemoryStatus
+
+    sources = [case.run_id] if case.run_id else []
+    twin = next(
+        (
+            m
+            for m, c in kin_cases(store, case.task, ANY)
+            if m.status is MemoryStatus.ARCHIVED and c.action_keys() == case.action_keys()
+        ),
+        None,
+    )
+    if twin is not None:
+        merge_into(store, twin, sources)
+        return
+    store.add(
+        case.text(),
+        MemoryKind.EPISODIC_CASE,
+        status=MemoryStatus.ARCHIVED,
+        made_by=EXPERIENCE,
+        sources=sources,
+        meta=case.meta(),
+        dedupe="exact",
+    )
+
+
+def harvest(store: MemoryStore, result: TaskResult, *, sources: Collection[str] = GROUNDED) -> list[str]:
     """Write the candidate memories of one finished run; return the ids of new or changed
     candidates (not of memories it merged into promoted ones).
 
+    ``sources`` selects what is written (a subset of ``GROUNDED``; see the module docstring).
     Only in ``LEARNING_TRAIN``: in any other mode it writes nothing and returns []. It never
     raises: an odd trajectory yields fewer (or no) candidates, and a failing source is logged
     and skipped while the others still run.
     """
+    unknown = sorted(set(sources) - set(GROUNDED))
+    if unknown:
+        raise ValueError(f"unknown learning source(s) {unknown}; choose from {list(GROUNDED)}")
     try:
         if getattr(store, "mode", None) is not RunMode.LEARNING_TRAIN:
             return []
         out: list[str] = []
         try:
-            ids, case = harvest_case(store, result)
-            out += ids
-            if case is not None:
+            if "examples" in sources:
+                ids, case = harvest_case(store, result)
+                out += ids
+            elif "procedures" in sources or "failures" in sources:
+                case = build_case(result)
+                if case is not None:
+                    _record_evidence(store, case)
+            else:
+                case = None
+            if case is not None and "procedures" in sources:
                 out += harvest_procedure(store, case)
         except Exception:
             log.warning("harvest: worked example / procedure skipped", exc_info=True)
-        try:
-            out += harvest_transitions(store, result)
-        except Exception:
-            log.warning("harvest: transition lessons skipped", exc_info=True)
+        if "failures" in sources:
+            try:
+                out += harvest_transitions(store, result)
+            except Exception:
+                log.warning("harvest: transition lessons skipped", exc_info=True)
         return list(dict.fromkeys(out))
     except Exception:  # never let learning sink the run that fed it
         log.warning("harvest failed", exc_info=True)
@@ -81,6 +136,7 @@ def is_procedure(memory: Memory) -> bool:
 
 __all__ = [
     "EXPERIENCE",
+    "GROUNDED",
     "Abstraction",
     "Case",
     "Lesson",
