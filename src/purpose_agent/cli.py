@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -38,11 +40,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from purpose_agent._cli_ui import step_printer, working
     from purpose_agent.core.environment import SimpleEnvironment
     from purpose_agent.core.orchestrator import Orchestrator
 
-    orch = Orchestrator(args.model, SimpleEnvironment())
-    result = orch.run_task(args.purpose, max_steps=args.max_steps)
+    console = _console()
+    orch = Orchestrator(args.model, SimpleEnvironment(), listeners=[step_printer(console)])
+    with working(console, f"running on {orch.llm.name}..."):
+        result = orch.run_task(args.purpose, max_steps=args.max_steps)
     print(result.summary())
     answer = result.final_state.data.get("answer")
     if answer:
@@ -77,21 +82,70 @@ def _open_store(path: str, *, write: bool) -> Any:
 def _cmd_status(args: argparse.Namespace) -> int:
     with _open_store(args.store, write=False) as store:
         report = store.status_report()
+    from purpose_agent._cli_ui import status_tables, trace_costs
+    from purpose_agent.core.events import default_trace_dir
+
+    trace_dir = Path(args.traces) if args.traces else default_trace_dir()
+    costs = trace_costs(trace_dir)
     if args.json:
+        report["cost"] = dict(vars(costs))
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
-    print(f"{report['path']}: {report['total']} memories {report['by_status']}")
-    print(f"runs credited: {report['credited_runs']}")
-    print("top promoted (Q, included, helpful/harmful):")
-    for m in report["top_promoted"]:
-        print(
-            f"  {m['id']} Q={m['q']:.2f} n={m['times_included']} +{m['helpful']}/-{m['harmful']} "
-            f"[{m['kind']}] {m['text'][:100]}"
-        )
-    print("rejected:")
-    for m in report["rejected"]:
-        print(f"  {m['id']} [{m['kind']}] {m['text'][:80]} -- {m['reason'][:120]}")
+    console = _console()
+    for part in status_tables(report, costs, trace_dir):
+        console.print(part)
+    if report["rejected"]:
+        console.print("rejected (latest):", markup=False)
+        for m in report["rejected"]:
+            console.print(f"  {m['id']} [{m['kind']}] {m['text'][:80]} -- {m['reason'][:120]}", markup=False)
     return 0
+
+
+def _console(*, stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 120)  # a file or a pipe: wide
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+BENCH_SCRIPT = Path("benchmarks") / "bench_learning.py"
+
+
+def _bench_script() -> Path | None:
+    """benchmarks/bench_learning.py of the source checkout: under the current directory, or
+    next to the package (an editable install)."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / BENCH_SCRIPT).is_file():
+            return root / BENCH_SCRIPT
+    return None
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    """A thin wrapper: every argument goes to the learning benchmark script as it is."""
+    import importlib.util
+
+    from purpose_agent.errors import ConfigurationError
+
+    script = _bench_script()
+    if script is None:
+        raise ConfigurationError(
+            f"the learning benchmark script {BENCH_SCRIPT} was not found: it ships with the source "
+            "checkout; run `purpose-agent bench` from the repository root"
+        )
+    spec = importlib.util.spec_from_file_location("purpose_agent_bench_learning", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    print(f"learning benchmark: {script} {' '.join(args.passthrough)}".rstrip(), file=sys.stderr, flush=True)
+    return int(module.main(list(args.passthrough)) or 0)
+
+
+def _cmd_wizard(args: argparse.Namespace) -> int:
+    from purpose_agent._wizard import run_wizard
+
+    return run_wizard(args.store, args.model)
 
 
 def _cmd_teach(args: argparse.Namespace) -> int:
@@ -154,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="what the memory store has learned")
     st.add_argument("--store", default=DEFAULT_STORE)
     st.add_argument("--json", action="store_true")
+    st.add_argument(
+        "--traces", default=None, help="trace directory for the cost (default: $PURPOSE_AGENT_TRACE_DIR)"
+    )
     st.set_defaults(fn=_cmd_status)
     te = sub.add_parser("teach", help="teach a lesson: scanned, then promoted at once if safe")
     te.add_argument("text")
@@ -173,24 +230,48 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("path")
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=_cmd_trace)
+    b = sub.add_parser(
+        "bench",
+        add_help=False,
+        help="run the learning tables (benchmarks/bench_learning.py; every argument is passed on, try --help)",
+    )
+    b.set_defaults(fn=_cmd_bench)
+    w = sub.add_parser("wizard", help="the interactive wizard (also: purpose-agent with no arguments)")
+    w.add_argument("--store", default=DEFAULT_STORE)
+    w.add_argument("--model", default=None, help="the model spec to offer first (default: local)")
+    w.set_defaults(fn=_cmd_wizard)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "fn", None):
-        parser.print_help()
-        return 0 if sys.stdin.isatty() or argv is not None else 2
-    from purpose_agent.errors import PurposeAgentError
+    """The CLI. No arguments on a terminal: the wizard. An error is one line and its fix on
+    stderr, exit code 2, never a traceback (``PURPOSE_AGENT_DEBUG=1`` shows it). Plugin modules
+    (``$PURPOSE_AGENT_PLUGINS``, entry points ``purpose_agent.plugins``) are imported first."""
+    from purpose_agent._cli_ui import load_plugins, print_error
 
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    command = getattr(args, "command", None)
+    if extra and command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "action", None) in ("show", "promote", "reject", "rollback") and not args.id:
         parser.error(f"memory {args.action} needs a memory id")
+    args.passthrough = extra
     try:
+        load_plugins()
+        if not getattr(args, "fn", None):
+            if argv is None and sys.stdin.isatty() and sys.stdout.isatty():
+                from purpose_agent._wizard import run_wizard
+
+                return run_wizard(DEFAULT_STORE)
+            parser.print_help()
+            return 0 if argv is not None else 2
         return int(args.fn(args))
-    except KeyError as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
-    except PurposeAgentError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("PURPOSE_AGENT_DEBUG"):
+            raise
+        print_error(_console(stderr=True), exc, command)
         return 2
