@@ -37,6 +37,7 @@ from purpose_agent.models.openai_compat import OpenAICompatibleBackend
 from purpose_agent.models.registry import backend_registry, create_slm_backend, resolve_backend
 from purpose_agent.models.testing import FunctionModel, ScriptedModel
 from purpose_agent.runtime.cost import CostTracker
+from purpose_agent.runtime.hitl import CLIInputHandler, HITLOrchestrator
 from purpose_agent.runtime.streaming import AsyncOrchestrator
 from purpose_agent.tools import (
     CalculatorTool,
@@ -62,6 +63,7 @@ __all__ = [
     "Backend",
     "BenchmarkRunner",
     "BenchmarkTask",
+    "CLIInputHandler",
     "CalculatorTool",
     "Conversation",
     "CostTracker",
@@ -70,6 +72,7 @@ __all__ = [
     "Flow",
     "FunctionModel",
     "FunctionTool",
+    "HITLOrchestrator",
     "ImmuneSystem",
     "LLMCompiler",
     "Learning",

@@ -61,6 +61,8 @@ EXPECTED = {
     # runtime services (issue 14)
     "AsyncOrchestrator",
     "CostTracker",
+    "HITLOrchestrator",
+    "CLIInputHandler",
 }
 
 

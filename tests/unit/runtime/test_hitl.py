@@ -413,3 +413,17 @@ def test_bad_handler_reply_fails_the_run_clearly() -> None:
 def test_wraps_only_an_orchestrator() -> None:
     with pytest.raises(pa.PurposeAgentError, match="wraps an Orchestrator"):
         HITLOrchestrator(object())  # type: ignore[arg-type]
+
+
+def test_public_names_and_signature() -> None:
+    import inspect
+
+    assert pa.HITLOrchestrator is HITLOrchestrator and pa.CLIInputHandler is CLIInputHandler
+    assert list(inspect.signature(HITLOrchestrator).parameters) == [
+        "orchestrator",
+        "input_handler",
+        "approve_actions",
+        "review_scores",
+        "checkpoint_dir",
+    ]
+    assert isinstance(HITLOrchestrator(orchestrator(Counter())).input_handler, CLIInputHandler)
