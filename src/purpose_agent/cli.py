@@ -46,8 +46,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     console = _console()
     orch = Orchestrator(args.model, SimpleEnvironment(), listeners=[step_printer(console)])
-    with working(console, f"running on {orch.llm.name}..."):
-        result = orch.run_task(args.purpose, max_steps=args.max_steps)
+    if args.approve or args.review_scores or args.checkpoints:
+        from purpose_agent.runtime.hitl import HITLOrchestrator
+
+        # a person on the terminal approves / edits / rejects each action (at end of input: rejected)
+        hitl = HITLOrchestrator(
+            orch,
+            approve_actions=args.approve,
+            review_scores=args.review_scores,
+            checkpoint_dir=args.checkpoints,
+        )
+        result = hitl.run_task(args.purpose, max_steps=args.max_steps)
+    else:
+        with working(console, f"running on {orch.llm.name}..."):
+            result = orch.run_task(args.purpose, max_steps=args.max_steps)
     print(result.summary())
     answer = result.final_state.data.get("answer")
     if answer:
@@ -204,6 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("purpose")
     r.add_argument("--model", default="local")
     r.add_argument("--max-steps", type=int, default=6)
+    r.add_argument(
+        "--approve", action="store_true", help="approve, edit or reject each action before it runs"
+    )
+    r.add_argument(
+        "--review-scores", action="store_true", help="review Φ after each step (a new score overrides it)"
+    )
+    r.add_argument(
+        "--checkpoints",
+        default=None,
+        help="checkpoint after every step here; the same command resumes a killed run",
+    )
     r.set_defaults(fn=_cmd_run)
     st = sub.add_parser("status", help="what the memory store has learned")
     st.add_argument("--store", default=DEFAULT_STORE)

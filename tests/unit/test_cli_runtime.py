@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def cli(
-    tmp_path: Path, *args: str, plugins: str = "scripted_models", **env: str
+    tmp_path: Path, *args: str, plugins: str = "scripted_models", stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != "PURPOSE_AGENT_DEBUG"}
     full = {
@@ -32,7 +32,8 @@ def cli(
         cwd=tmp_path,
         env=full,
         timeout=300,
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
     )
 
 
@@ -143,3 +144,19 @@ def test_bench_quick_runs_the_learning_tables_and_prints_the_curve(tmp_path: Pat
     assert "| no_memory |" in proc.stdout and "| full |" in proc.stdout
     curve = tmp_path / "out" / "smoke" / "curve.png"
     assert f"plot: {Path('out') / 'smoke' / 'curve.png'}" in proc.stdout and curve.stat().st_size > 0
+
+
+def test_run_approve_edits_from_the_input_and_resumes_from_checkpoints(tmp_path: Path) -> None:
+    edit = 'e\n{"action": "DONE", "params": {"answer": "6*7=42"}}\n'
+    proc = cli(tmp_path, "run", "what is 6*7?", "--model", "scripted:answer", "--approve", "--checkpoints", "ck",
+               stdin=edit)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "the agent proposes DONE" in proc.stdout and "answer: 6*7=42" in proc.stdout
+    [checkpoint] = (tmp_path / "ck").glob("*.checkpoint.json")
+    assert json.loads(checkpoint.read_text())["status"] == "done"
+
+
+def test_run_approve_without_a_terminal_rejects_and_never_hangs(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "run", "what is 6*7?", "--model", "scripted:answer", "--approve", "--max-steps", "2")
+    assert "no input (end of input" in proc.stdout and "REJECTED" in proc.stdout
+    assert "answer: 42" not in proc.stdout and "Traceback" not in proc.stderr
