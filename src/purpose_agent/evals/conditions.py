@@ -31,9 +31,11 @@ from purpose_agent.evals.gate import PromoteAll
 from purpose_agent.evals.reflection import ReflectionMemory
 from purpose_agent.evals.tasks import BenchmarkTask
 from purpose_agent.memory.evidence import GateRule, Pair
+from purpose_agent.memory.hook import ACTOR_KINDS
 from purpose_agent.memory.learning import SOURCES, Learning
 from purpose_agent.memory.replay import ReplayTask
 from purpose_agent.memory.store import MemoryStore
+from purpose_agent.memory.types import MemoryStatus
 from purpose_agent.models.base import Backend
 
 MemoryKindName = Literal["none", "ungated", "reflection", "learning", "given"]
@@ -261,6 +263,20 @@ class ArmSetup:
             attempt_temperature=self.settings.attempt_temperature,
         )
         return ReflectionMemory(self.teacher, self.reflections_path, learning=attempts)
+
+    def prompt_memory_empty(self) -> bool:
+        """True when nothing this arm learned can reach the actor's prompt (no promoted
+        memory of an actor kind, no reflection): its test runs are then exactly the
+        no-memory runs (the same prompts, seeds and settings)."""
+        c = self.condition
+        if c.memory == "reflection":
+            return not self.reflection_memory().reflections()
+        if c.memory not in ("ungated", "learning"):
+            return True
+        if not self.store_path.exists():
+            return True
+        with MemoryStore(self.store_path, mode=RunMode.EVAL_TEST, embedder=None) as store:
+            return not any(m.kind in ACTOR_KINDS for m in store.list(status=MemoryStatus.PROMOTED))
 
     # ------------------------------------------------------------------ checkpoints
     def _ckpt(self, done: int) -> Path:

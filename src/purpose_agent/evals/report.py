@@ -140,6 +140,9 @@ def _est(o: Outcomes) -> dict[str, Any]:
 
 
 def _test_costs(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Costs of the test runs an arm ran (runs shared with the floor are counted apart)."""
+    shared = sum(1 for r in recs if r.get("shared_from"))
+    recs = [r for r in recs if not r.get("shared_from")]
     n = len(recs)
     solved = sum(1 for r in recs if r.get("success"))
     steps = sum(int(r.get("steps", 0)) for r in recs)
@@ -147,6 +150,7 @@ def _test_costs(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     wall = sum(float(r.get("wall_s", 0.0)) for r in recs)
     return {
         "runs": n,
+        "shared_with_no_memory": shared,
         "solved": solved,
         "steps_per_run": steps / n if n else None,
         "steps_per_solved": steps / solved if solved else None,

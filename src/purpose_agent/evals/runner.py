@@ -380,6 +380,16 @@ class BenchmarkRunner:
     ) -> None:
         if ledger.done(key):
             return
+        floor = ledger.get(UnitKey(NO_MEMORY.name, key.seed, 0, "test", task.id))
+        if key.condition != NO_MEMORY.name and floor is not None and setup.prompt_memory_empty():
+            # nothing learned can reach the prompt: the run is the no-memory run, not run twice
+            rec = {k: v for k, v in floor.items() if k != "key"}
+            rec["shared_from"] = NO_MEMORY.name
+            ledger.record(key, rec)
+            bar.advance()
+            if self.on_unit is not None:
+                self.on_unit(key, rec)
+            return
         self._execute(ledger, key, task, lambda: setup.orchestrator(task, RunMode.EVAL_TEST), bar)
 
     def _train_unit(

@@ -279,3 +279,37 @@ def test_unknown_task_split_and_missing_tests_are_clear_errors(tmp_path: Path) -
         _toy.runner(tmp_path, conditions=(FULL,), seeds=(0,)).run(no_test, 1, "n")
     config = BenchmarkConfig(conditions=(FULL,), seeds=(0,))
     assert BenchmarkRunner(llm=FunctionModel(_toy.reply), config=config).conditions()[0].name == "no_memory"
+
+
+def test_an_arm_that_promoted_nothing_reuses_the_floor_runs(tmp_path: Path) -> None:
+    """Nothing learned can reach the prompt, so its test runs are the no-memory runs: they are
+    recorded as shared with the floor, not run again; an arm with promoted memory runs its own."""
+    phases: list[str] = []
+
+    def stubborn(messages, schema):  # type: ignore[no-untyped-def]
+        props = (schema or {}).get("properties", {})
+        if schema is not None and not {"lessons", "score", "title"} & set(props):
+            phases.append("actor")
+            return {"thought": "guess", "action": "DONE", "params": {"answer": "7"}}
+        return _toy.reply(messages, schema)
+
+    no_tips = lambda seed: [  # noqa: E731  (no training task is ever solved)
+        BenchmarkTask(
+            t.id, t.purpose.replace(f" {_toy.TIP}", ""), make_env=t.make_env, split=t.split, max_steps=2
+        )
+        for t in _toy.tasks(seed)
+    ]
+    marks: list[tuple[str, str, int]] = []
+    runner = _toy.runner(
+        tmp_path, FunctionModel(stubborn), (FULL,), (0,),
+        on_unit=lambda k, r: marks.append((k.condition, k.phase, len(phases))),
+    )  # fmt: skip
+    result = runner.run(no_tips, 1, "s")
+    assert result.conditions["full"]["learning"]["promoted"] == 0
+    full_tests = [m for m in marks if m[:2] == ("full", "test")]
+    assert len(full_tests) == 3 and len({m[2] for m in full_tests}) == 1  # no actor call at test
+    assert result.conditions["full"]["test"]["shared_with_no_memory"] == 3
+    assert result.conditions["full"]["vs_no_memory"]["mean"] == 0.0
+    # with a promoted memory the arm runs its own test runs
+    learned = _toy.runner(tmp_path / "l", conditions=(FULL,), seeds=(0,)).run(_toy.tasks, 1, "l")
+    assert learned.conditions["full"]["test"]["shared_with_no_memory"] == 0
