@@ -15,6 +15,7 @@ and the immune system then runs its rules alone and says so in each result.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -64,7 +65,7 @@ def hashed_ngrams(texts: Sequence[str], dim: int) -> np.ndarray:
             for j in range(len(t) - n + 1):
                 row[zlib.crc32(t[j : j + n].encode("utf-8", "surrogatepass")) % dim] += 1.0
         words = _WORD.findall(t)
-        for a, b in zip(words, words[1:], strict=False):
+        for a, b in itertools.pairwise(words):
             row[zlib.crc32(f"{a} {b}".encode("utf-8", "surrogatepass")) % dim] += 1.0
         norm = float(np.linalg.norm(row))
         if norm > 0:

@@ -197,8 +197,13 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+_TEST_CARDS = frozenset({"4242424242424242", "4000056655665556", "5555555555554444", "378282246310005"})
+
+
 def _card_check(m: re.Match[str]) -> bool:
     digits = re.sub(r"\D", "", m.group())
+    if digits in _TEST_CARDS:  # processors' published test numbers
+        return False
     if not 13 <= len(digits) <= 19 or digits[0] not in "3456" or len(set(digits)) < 2:
         return False
     return _luhn(digits)
@@ -443,7 +448,7 @@ _PROMPT_INJECTION: list[Rule] = [
           r"\b(?:print|reveal|show|output|display|repeat|leak|dump|disclose|tell\s+me|give\s+me|write\s+out|return)\s+"
           r"(?:me\s+)?(?:all\s+)?(?:of\s+)?(?:your|the)\s+(?:\w+\s+){0,3}?(?:system\s+prompt|hidden\s+(?:prompt|"
           r"instructions|rules)|initial\s+(?:prompt|instructions)|secret\s+instructions|developer\s+(?:message|prompt))\b|"
-          r"\breveal\s+(?:any|all|your)\s+(?:secrets|credentials|api\s+keys|passwords)\b", 0.8),
+          r"\breveal\s+(?:any|all|your)\s+(?:secrets|credentials|api\s+keys|passwords)\b", 0.8, negatable=True),
     _rule(PI, "pi.role_tag",
           r"<\s*\|\s*(?:im_start|im_end|system|assistant|endoftext|eot_id|start_header_id|end_header_id)\s*\|\s*>|"
           r"\[/?INST\]|<<\s*/?\s*SYS\s*>>|<\s*/?\s*(?:system|sys|system_prompt|instructions?|developer)\s*>|"
@@ -550,7 +555,8 @@ _SCORE_MANIPULATION: list[Rule] = [
           r"(?:the\s+|your\s+|its\s+|my\s+)?(?:\w+\s+){0,2}?(?:scores?|rewards?|Φ|phi|ratings?|progress|evaluations?|"
           r"metrics?|grades?|critic|judge|grader)\b", 0.8, negatable=True),
     _rule(SM, "sm.critic_claim_combo", _CRITIC_CUE, 0.8, requires=(_SUCCESS_CUE, _MANIP_CUE),
-          forbids=(_CONDITIONAL,), sentence_evidence=True),
+          forbids=(_CONDITIONAL, _r(r"\b(?:must|should|does|do|will)\s*(?:not|n't)\s+trust|\bnever\s+trust|"
+                                    r"\bwithout\s+evidence\b")), sentence_evidence=True),
     _rule(SM, "sm.report_score",
           r"\b(?:report|output|return|log|write|record|print|emit|declare|state|show)\s+(?:the\s+|a\s+|your\s+|its\s+)?"
           r"(?:Φ|phi|score|reward|rating|grade|potential)\s+(?:as|of|=|:)\s*(?:10|100|ten|max\w*|perfect)\b", 0.8,
@@ -601,7 +607,7 @@ _TOOL_MISUSE: list[Rule] = [
           r"\b(?:curl|wget|fetch|iwr|invoke-webrequest)\b[^|\n;]{0,200}\|\s*(?:sudo\s+)?(?:(?:ba|z|k|da|fi)?sh|"
           r"python[23]?|perl|ruby|node)\b|\b(?:ba|z)?sh\s+(?:-c\s+)?[\"']?\$\(\s*(?:curl|wget)\b|"
           r"\b(?:ba|z)?sh\s+<\(\s*(?:curl|wget)\b|\biex\s*\(?\s*\(?\s*(?:new-object\s+net\.webclient|iwr|"
-          r"invoke-webrequest)", 0.9),
+          r"invoke-webrequest)", 0.9, negatable=True),
     _rule(TM, "tm.pipe_to_shell_prose",
           r"\bpipe\s+(?:the\s+|a\s+)?(?:\w+\s+){0,3}?(?:script|installer|output|download)\s+(?:\w+\s+){0,2}?"
           r"(?:into|to|through)\s+(?:the\s+|a\s+)?(?:shell|bash|sh|terminal|interpreter)\b", 0.8, negatable=True),
@@ -672,7 +678,10 @@ _TOOL_MISUSE: list[Rule] = [
           r"\w+\.sh|\w+\.exe)\b[^.!?\n]{0,40}?\b(?:run|execute|launch)\s+(?:it|them)\b", 0.75,
           requires=(_r(r"\b(?:pastebin|root|sudo|admin\w*|untrusted|unknown|random|without\s+(?:checking|reading|"
                        r"verifying))\b"),), negatable=True),
-    _rule(TM, "tm.sudo", r"\bsudo\b(?![-_]?(?:free|less|ers))", 0.7, negatable=True),
+    _rule(TM, "tm.sudo", r"\bsudo\b(?![-_]?(?:free|less|ers))", 0.7, negatable=True,
+          forbids=(_r(r"\bsudo\s+(?:is\s+not|isn'?t|is\s+unavailable|not\s+needed|is\s+not\s+needed)\b|"
+                      r"(?:\binstead\s+of|\brather\s+than|\ben\s+lugar\s+de|\bplut[oô]t\s+qu'avec|\bau\s+lieu\s+de|"
+                      r"\bstatt\s+mit|\banstatt|\binvece\s+di|\bem\s+vez\s+de|вместо|不要用|不用|别用)\s*(?:\w+\s+){0,2}sudo\b"),)),
     _rule(TM, "tm.run_as_root",
           r"\b(?:run|execute|launch|start)\s+(?:\w+\s+){0,3}?(?:as\s+(?:the\s+)?(?:root|administrator)\b(?!\s+logger)|"
           r"with\s+(?:root|admin(?:istrator)?|elevated|superuser)\s+(?:privileges|rights|permissions|access))", 0.7,
@@ -830,7 +839,8 @@ _SCOPE_OVERREACH: list[Rule] = [
                                                        r"tenants|global|equipos|[ée]quipes|squadre|equipes|команд)\b|团队|用户")),
           sentence_evidence=True),
     _rule(SO, "so.remove_other_memories", _OTHER_MEM_CUE, 0.8, requires=(_REMOVE_CUE,), negatable=True,
-          forbids=(_r(r"\bduplicate|\bmerg\w*"),), sentence_evidence=True),
+          forbids=(_r(r"\bduplicate|\bmerg\w*|\b(?:users?|humans?|owners?)\s+(?:can|may)\b|\bnot\s+by\s+delet\w*"),),
+          sentence_evidence=True),
     _rule(SO, "so.over_the_user",
           r"\b(?:whatever|no\s+matter\s+what|regardless\s+of\s+what|even\s+if|even\s+when)\s+the\s+(?:users?|humans?|"
           r"operators?|owner)\s+(?:says?|asks?|wants?|requests?|tells?|prefers?)\b|\binstead\s+of\s+(?:what\s+)?the\s+"
@@ -859,10 +869,10 @@ SQUASH_RULES: tuple[Rule, ...] = (
     _rule(PI, "pi.squashed_ignore",
           r"(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your|of|every|my){0,3}(?:previous|prior|above|"
           r"earlier|preceding|original|initial|system|existing|developer|safety|hidden){1,2}(?:instructions?|prompts?|"
-          r"rules|directives|guidelines|programming)", 0.85),
+          r"rules|directives|guidelines|programming)", 0.85, negatable=True),
     _rule(PI, "pi.squashed_role",
           r"youarenow(?:in)?(?:dan|developermode|jailbroken|unrestricted|unfiltered|godmode)|newsystemprompt|"
-          r"doanythingnow|developermodeenabled|(?:reveal|print|show)(?:the|your)(?:hidden)?systemprompt", 0.85),
+          r"doanythingnow|developermodeenabled|(?:reveal|print|show)(?:the|your)(?:hidden)?systemprompt", 0.85, negatable=True),
     _rule(SM, "sm.squashed_score",
           r"(?:always|just)give(?:this|the|it|a|every|each|step|task|run){0,3}(?:score|rating|reward|phi)(?:of)?"
           r"(?:10|ten|max|maximum|perfect)|tellthe(?:critic|judge|grader|evaluator)(?:that)?(?:the)?(?:task|goal|"
@@ -871,7 +881,7 @@ SQUASH_RULES: tuple[Rule, ...] = (
     _rule(SO, "so.squashed_scope",
           r"overrides(?:every|all)other(?:rule|memor|lesson|instruction)|appl(?:y|ies)(?:this)?(?:lesson|rule)?to"
           r"(?:all|every)agents|globalpolicy(?:always|never|must)|neverfollowtheuser|"
-          r"(?:delete|remove|disable)(?:all|every)?(?:the)?other(?:memor|lesson|rule)", 0.85),
-    _rule(TM, "tm.squashed_sandbox", r"(?:disable|turnoff|escape|bypass)(?:the)?sandbox", 0.85),
+          r"(?:delete|remove|disable)(?:all|every)?(?:the)?other(?:memor|lesson|rule)", 0.85, negatable=True),
+    _rule(TM, "tm.squashed_sandbox", r"(?:disable|turnoff|escape|bypass)(?:the)?sandbox", 0.85, negatable=True),
 )
 # fmt: on

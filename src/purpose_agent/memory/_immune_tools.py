@@ -371,12 +371,11 @@ def _judge(cmd: _Cmd, upstream: list[_Cmd], downstream: list[_Cmd], hit: _Hit) -
         hit("tm.cmd.disable_security", 0.85)
     if name == "ufw" and plain[:1] == ["disable"]:
         hit("tm.cmd.disable_security", 0.85)
-    if name in ("systemctl", "service") and any(a in ("stop", "disable", "mask") for a in plain):
-        if any(
-            re.search(r"firewall|ufw|apparmor|auditd|selinux|fail2ban|clamav|falcon|defender", a)
-            for a in plain
-        ):
-            hit("tm.cmd.disable_security", 0.85)
+    stopping = name in ("systemctl", "service") and any(a in ("stop", "disable", "mask") for a in plain)
+    if stopping and any(
+        re.search(r"firewall|ufw|apparmor|auditd|selinux|fail2ban|clamav|defender", a) for a in plain
+    ):
+        hit("tm.cmd.disable_security", 0.85)
     if (name == "spctl" and "--master-disable" in args) or (name == "csrutil" and "disable" in plain):
         hit("tm.cmd.disable_security", 0.85)
     if name == "history" and "c" in flags:
@@ -394,11 +393,10 @@ def _judge(cmd: _Cmd, upstream: list[_Cmd], downstream: list[_Cmd], hit: _Hit) -
         hit("tm.cmd.privilege", 0.8)
     if name == "passwd" and plain[:1] == ["root"]:
         hit("tm.cmd.privilege", 0.75)
-    if name == "git" and plain[:1] == ["push"] and ("--force" in args or "f" in flags):
-        if "--force-with-lease" not in args and (
-            not plain[2:] or any(b in ("main", "master") for b in plain[2:])
-        ):
-            hit("tm.cmd.force_push", 0.75)
+    forced = ("--force" in args or "f" in flags) and "--force-with-lease" not in args
+    shared = not plain[2:] or any(b in ("main", "master") for b in plain[2:])
+    if name == "git" and plain[:1] == ["push"] and forced and shared:
+        hit("tm.cmd.force_push", 0.75)
     if name == "aws" and (("rb" in plain and "--force" in args) or ("rm" in plain and "--recursive" in args)
                           or "terminate-instances" in plain or "delete-db-instance" in plain):  # fmt: skip
         hit("tm.cmd.infra_destroy", 0.8)

@@ -199,7 +199,7 @@ class _Run:
         if deob.text != view.text:
             self.apply([r for r in rules if r.category != "privacy_leak"], deob, layer)
             self.apply_parser(deob, layer)
-        self.apply(SQUASH_RULES, squash(deob), layer)
+        self.apply(SQUASH_RULES, squash(deob), layer, squashed=True)
         if layer != "rot13" and depth <= 1:
             if depth == 0:
                 self.units.extend(_chunks(view))
@@ -277,7 +277,7 @@ class _Run:
             )
         return None
 
-    def apply(self, rules: Iterable[Rule], view: View, layer: str) -> None:
+    def apply(self, rules: Iterable[Rule], view: View, layer: str, *, squashed: bool = False) -> None:
         text = view.text
         if not text:
             return
@@ -293,6 +293,12 @@ class _Run:
                 span = self._accept(rule, text, m)
                 if span is None:
                     continue
+                if (
+                    squashed and rule.negatable
+                ):  # the squashed view has no spaces: judge negation on the source
+                    src = view.pos[m.start()]
+                    if _negated(view.source, max(0, src - 60), src):
+                        continue
                 evidence = view.quote(*span)
                 name = f"{rule.name}@{layer}" if layer else rule.name
                 self.threats[key] = Threat(rule.category, evidence.strip(), name, rule.severity)
@@ -314,12 +320,24 @@ class _Run:
                 return None
         if rule.negatable and _negated(text, max(s_lo, m.start() - 60), m.start()):
             return None
+        if rule.category in ("prompt_injection", "scope_overreach") and _META_DEFENSIVE.search(
+            text[s_lo:s_hi]
+        ):
+            return None  # the lesson reports such an instruction in order to refuse it
         if rule.sentence_evidence or rule.requires:
             return s_lo, s_hi
         tail = _TOKEN_TAIL.match(text, m.end())
         return m.start(), (tail.end() if tail else m.end())
 
 
+_META_DEFENSIVE = re.compile(
+    r"\b(?:says?|tells?\s+\w+|asks?\s+\w+|phrases?|wording|text|line|sentence|such\s+as|like)\b[^.!?\n]{0,80}?"
+    r"(?:\bdo\s+not\s+(?:comply|obey|follow)|\bdon'?t\s+(?:comply|obey|follow)|\bred\s+flag|\breject\w*|\brefuse\w*|"
+    r"\bdecline\w*|\breport\s+(?:it|them|this)|\bsuspicious|\binjection\b|\bflag\s+(?:it|them))|"
+    r"(?:\bdo\s+not\s+(?:comply|obey|follow)|\bred\s+flag|\breject\w*|\brefuse\w*|\bdecline\w*)[^.!?\n]{0,60}?"
+    r"\b(?:says?|tells?\s+\w+|asks?\s+\w+)\s+(?:you\s+)?to\b",
+    re.IGNORECASE,
+)
 _WORDS = re.compile(r"\w+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4,}")
 
