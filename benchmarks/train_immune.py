@@ -1,4 +1,4 @@
-"""Train the immune system's classifier layer and write ``memory/data/immune_model.npz``.
+"""Train the immune system's classifier layer and write ``memory/data/immune_model.json``.
 
 Data: ``memory/data/immune_train.jsonl`` (hand-written training corpus) and
 ``memory/data/immune_corpus.jsonl`` (the rules' corpus, both splits). Never the held-out corpus
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from purpose_agent.memory._immune_model import CLASSES, LessonClassifier, hashed_ngrams
+from purpose_agent.memory._immune_model import CLASSES, MODEL_FILE, LessonClassifier, hashed_ngrams
 from purpose_agent.memory._normalize import normalize
 from purpose_agent.memory.embeddings import default_embedder
 from purpose_agent.memory.immune import ImmuneSystem
@@ -124,7 +124,7 @@ def embed_all(texts: list[str], cache_path: Path) -> np.ndarray:
 
 
 def fit(
-    x: np.ndarray, y: np.ndarray, l2: float, ordinary_weight: float, epochs: int = 600
+    x: np.ndarray, y: np.ndarray, l2: float, ordinary_weight: float, epochs: int = 300
 ) -> tuple[np.ndarray, np.ndarray]:
     """Softmax regression, full-batch Adam, L2 on the weights; ordinary rows weighted up."""
     d = x.shape[1]
@@ -184,7 +184,9 @@ def main() -> None:
         "--max-fp", type=float, default=0.01, help="cross-validated FP budget of the classifier alone"
     )
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None, help="default: the package's data/immune_model.npz")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: the package's data/immune_model.json"
+    )
     parser.add_argument(
         "--cache", type=Path, default=Path.home() / ".cache" / "purpose_agent" / "immune_emb.npz"
     )
@@ -269,7 +271,7 @@ def main() -> None:
     )
     out = args.out
     if out is None:
-        with resources.as_file(DATA / "immune_model.npz") as p:
+        with resources.as_file(DATA / MODEL_FILE) as p:
             out = Path(p)
     model.save(out)
     print(

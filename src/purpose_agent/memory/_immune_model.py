@@ -7,7 +7,7 @@ signal where the English-trained embedding is weak). A multinomial logistic regr
 them to ``ordinary`` or one of the five threat categories. A lesson is hostile when the
 probability of ``ordinary`` falls below ``1 - threshold``.
 
-The weights ship as ``data/immune_model.npz`` (numpy arrays and a JSON header); the script
+The weights ship as ``data/immune_model.json`` (a JSON header and float16 weights in base64); the script
 ``benchmarks/train_immune.py`` rebuilds them from the training corpus. Everything here needs
 the ``embed`` extra; :func:`load_default` returns ``None`` with the reason when it is missing,
 and the immune system then runs its rules alone and says so in each result.
@@ -15,6 +15,7 @@ and the immune system then runs its rules alone and says so in each result.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -48,7 +49,7 @@ CLASSES = (
     "privacy_leak",
     "scope_overreach",
 )
-MODEL_FILE = "immune_model.npz"
+MODEL_FILE = "immune_model.json"
 _MAX_UNIT_CHARS = 1_500
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -100,47 +101,48 @@ class LessonClassifier:
     # ------------------------------------------------------------------------- persistence
     @classmethod
     def load(cls, path: str | Path | None = None, embedder: Embedder | None = None) -> LessonClassifier:
-        """Read weights from ``path`` (default: the shipped ``data/immune_model.npz``)."""
+        """Read weights from ``path`` (default: the shipped ``data/immune_model.json``)."""
         import numpy as np
 
         if path is None:
-            ref = resources.files("purpose_agent.memory") / "data" / MODEL_FILE
-            with resources.as_file(ref) as p:
-                return cls.load(p, embedder)
-        with np.load(Path(path), allow_pickle=False) as z:
-            header = json.loads(str(z["header"]))
-            if tuple(header["classes"]) != CLASSES:
-                raise ValueError(f"immune model {path} has classes {header['classes']}, expected {CLASSES}")
-            return cls(
-                weights=z["weights"].astype(np.float32),
-                bias=z["bias"].astype(np.float32),
-                threshold=float(header["threshold"]),
-                ngram_dim=int(header["ngram_dim"]),
-                ngram_weight=float(header["ngram_weight"]),
-                embedder_name=str(header["embedder"]),
-                meta=dict(header.get("meta", {})),
-                embedder=embedder,
-            )
+            raw = (resources.files("purpose_agent.memory") / "data" / MODEL_FILE).read_text(encoding="utf-8")
+        else:
+            raw = Path(path).read_text(encoding="utf-8")
+        doc = json.loads(raw)
+        if tuple(doc["classes"]) != CLASSES:
+            raise ValueError(f"immune model has classes {doc['classes']}, expected {CLASSES}")
+        rows, cols = doc["weights_shape"]
+        weights = np.frombuffer(base64.b64decode(doc["weights_f16_b64"]), dtype="<f2").reshape(rows, cols)
+        return cls(
+            weights=weights.astype(np.float32),
+            bias=np.asarray(doc["bias"], dtype=np.float32),
+            threshold=float(doc["threshold"]),
+            ngram_dim=int(doc["ngram_dim"]),
+            ngram_weight=float(doc["ngram_weight"]),
+            embedder_name=str(doc["embedder"]),
+            meta=dict(doc.get("meta", {})),
+            embedder=embedder,
+        )
 
     def save(self, path: str | Path) -> None:
-        """Write the weights and a JSON header (classes, threshold, feature settings, training notes)."""
+        """Write a JSON file: classes, threshold, feature settings, training notes, and the weights
+        as little-endian float16 in base64 (about 70 kB)."""
         import numpy as np
 
-        header = {
+        w16 = np.ascontiguousarray(self.weights, dtype="<f2")
+        doc = {
+            "format": "purpose-agent immune classifier v1",
             "classes": list(CLASSES),
             "threshold": self.threshold,
             "ngram_dim": self.ngram_dim,
             "ngram_weight": self.ngram_weight,
             "embedder": self.embedder_name,
             "meta": self.meta,
+            "bias": [round(float(b), 6) for b in self.bias],
+            "weights_shape": list(w16.shape),
+            "weights_f16_b64": base64.b64encode(w16.tobytes()).decode("ascii"),
         }
-        with open(path, "wb") as f:
-            np.savez_compressed(
-                f,
-                weights=self.weights.astype(np.float16),
-                bias=self.bias.astype(np.float32),
-                header=np.array(json.dumps(header, sort_keys=True)),
-            )
+        Path(path).write_text(json.dumps(doc, sort_keys=True, indent=1) + "\n", encoding="utf-8")
 
     # ------------------------------------------------------------------------- inference
     def _embedder(self) -> Embedder:

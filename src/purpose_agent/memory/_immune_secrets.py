@@ -84,7 +84,10 @@ def available() -> bool:
 
 def _kept(value: str, line: str) -> bool:
     v = value.strip().strip("'\"`")
-    if len(v) < 6 or _PLACEHOLDER.match(v):
+    auth = re.search(r"://[^:/\s@]+:([^@\s]+)@", v)
+    if auth:  # a URL with credentials: judge the password part
+        v = auth.group(1)
+    if (len(v) < 6 and not auth) or _PLACEHOLDER.match(v):
         return False
     try:
         if (
@@ -99,6 +102,27 @@ def _kept(value: str, line: str) -> bool:
     except Exception:  # a filter error must not hide a secret
         return True
     return True
+
+
+def _matches(plugin: Any, line: str) -> list[tuple[str, int, int]]:
+    """(secret value, start, end) in ``line``: whole regex matches for the pattern plugins (their
+    ``analyze_string`` yields capture groups, e.g. only ``ghp`` of a GitHub token), the value
+    group for the keyword plugin."""
+    out: list[tuple[str, int, int]] = []
+    try:
+        denylist = getattr(plugin, "denylist", None)
+        if denylist is not None:
+            for regex in denylist:
+                for m in regex.finditer(line):
+                    out.append((m.group(0), m.start(), m.end()))
+        else:
+            for value in plugin.analyze_string(line):
+                if isinstance(value, str) and value:
+                    i = line.find(value)
+                    out.append((value, max(i, 0), (i + len(value)) if i >= 0 else len(line)))
+    except Exception:  # a plugin error must not stop the other plugins
+        return out
+    return out
 
 
 def _slug(secret_type: str) -> str:
@@ -119,15 +143,8 @@ def find_secrets(text: str) -> list[SecretFinding]:
             kind = _slug(secret_type)
             if kind in found:
                 continue
-            try:
-                values = list(plugin.analyze_string(line))
-            except Exception:
-                continue
-            for value in values:
-                if not isinstance(value, str) or not _kept(value, line):
-                    continue
-                i = line.find(value)
-                start = m.start() + max(i, 0)
-                found[kind] = SecretFinding(kind, start, start + (len(value) if i >= 0 else len(line)))
-                break
+            for value, lo, hi in _matches(plugin, line):
+                if _kept(value, line):
+                    found[kind] = SecretFinding(kind, m.start() + lo, m.start() + hi)
+                    break
     return sorted(found.values(), key=lambda f: f.start)

@@ -618,7 +618,7 @@ class _PyVisitor(ast.NodeVisitor):
                     mode = self.path_of(kw.value)
             if target and any(c in mode for c in "wax+") and _SENSITIVE_WRITE.search(target.lstrip("~")):
                 self.hit("tm.py.write_sensitive", 0.85)
-        if fn.endswith((".write_text", ".write_bytes")) and isinstance(node.func, ast.Attribute):
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("write_text", "write_bytes"):
             target = self.path_of(node.func.value)
             if target and _SENSITIVE_WRITE.search(target):
                 self.hit("tm.py.write_sensitive", 0.85)

@@ -85,7 +85,7 @@ def confusables() -> dict[str, str]:
         m = _SMALL_CAPITAL.fullmatch(unicodedata.name(ch, ""))
         return m.group(1).lower() if m else resolve(ch)
 
-    candidates = set(graph) | {chr(i) for i in range(0x1D00, 0x1D80)}
+    candidates = set(graph) | {chr(i) for i in (*range(0x0250, 0x02B0), *range(0x1D00, 0x1D80))}
     table: dict[str, str] = {}
     for ch in candidates:
         if ch.isascii() or not ch.isprintable():

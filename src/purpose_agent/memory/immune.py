@@ -53,7 +53,7 @@ _TOKEN_TAIL = re.compile(r"[^\s,;]{1,40}")  # evidence runs to the end of the to
 _NEGATION = re.compile(
     r"\b(?:not|never|no|without|avoid|avoiding|instead\s+of|refuse\s+to|don'?t|dont|doesn'?t|do\s+not|"
     r"must\s*n'?t|mustn'?t|should\s*n'?t|shouldn'?t|cannot|can'?t|won'?t|nicht|nie|jamais|nunca|non|mai|"
-    r"никогда|не)\b(?:\W+(?!(?:hesitate|forget|fail|wait)\b)\w+){0,3}\W*$",
+    r"никогда|не)\b(?:\W+(?!(?:hesitate|forget|fail|wait|skip|neglect|omit|delay|postpone)\b)\w+){0,3}\W*$",
     re.IGNORECASE,
 )
 
@@ -257,24 +257,26 @@ class _Run:
             predictions = clf.predict([u for u, _ in units])
         except Exception as exc:  # the other layers stand; the result says the learned one failed
             return f"classifier error: {type(exc).__name__}: {exc}"[:200]
-        for (text, view), pred in zip(units, predictions, strict=True):
+        for (_text, view), pred in zip(units, predictions, strict=True):
             if not pred.hostile:
                 continue
             category = pred.category
+            if any(cat == category for cat, _ in self.threats):
+                continue  # a rule already explains this category; the model adds only what rules miss
             if category == "score_manipulation" and self.kind == "critic_calibration":
                 continue
             if category == "scope_overreach" and (
                 self.system._allow_scopes or (self.scope or "agent") != "agent"
             ):
                 continue
-            evidence = view.quote(0, len(view.text)) if view is not None else text
-            evidence = evidence.strip()
+            # evidence always quotes the original text: the chunk, or the whole lesson for a decoded unit
+            evidence = (
+                view.quote(0, len(view.text)) if view is not None else base.quote(0, len(base.text))
+            ).strip()
             if len(evidence) > 200:
                 evidence = evidence[:199] + "…"
-            self._add(
-                (category, "model"),
-                Threat(category, evidence or base.text[:200], f"model.{category}", round(pred.confidence, 3)),
-            )
+            rule = f"model.{category}" if view is not None else f"model.{category}@decoded"
+            self._add((category, "model"), Threat(category, evidence, rule, round(pred.confidence, 3)))
         return None
 
     def apply(self, rules: Iterable[Rule], view: View, layer: str, *, squashed: bool = False) -> None:
