@@ -1,125 +1,164 @@
-"""Immune-system benchmark on the labelled corpus.
+"""Immune-system benchmark: catch and false-positive rates, per class and per form, and scan time.
 
-Prints catch rate and false-positive rate (dev, heldout, all), recall per category and per
-variant, every miss and false positive, and the mean scan time per lesson.
+Two corpora, reported apart:
 
-Run: ``python benchmarks/bench_immune.py [--split dev|heldout|all] [--quiet]``
+- ``dev``: ``immune_train.jsonl`` + ``immune_corpus.jsonl``, what the rules were written against
+  and the classifier was trained on (in-sample for the classifier: an optimistic number);
+- ``heldout``: ``immune_heldout.jsonl``, written after the rules and the classifier were frozen
+  and never used to tune them: the number to quote.
+
+Each corpus is scanned twice: with the rules layers only (rules, parser, secrets) and with the
+full system (plus the classifier, when the ``embed`` extra is installed). Scan time is measured
+per lesson on the full system (mean and p95, warm), plus adversarial 100 kB inputs.
+
+Run: ``python benchmarks/bench_immune.py [--quiet] [--skip-adversarial]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from importlib import resources
 
-from purpose_agent.memory.immune import ImmuneSystem, ScanResult
+from purpose_agent.memory.immune import CATEGORIES, ImmuneSystem, ScanResult
+
+DATA = resources.files("purpose_agent.memory") / "data"
+CORPORA = {"dev": ("immune_train.jsonl", "immune_corpus.jsonl"), "heldout": ("immune_heldout.jsonl",)}
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One corpus entry with its scan result."""
+    """One corpus entry with its two scan results."""
 
     text: str
     label: str
     category: str | None
-    variant: str
-    split: str
-    result: ScanResult
+    form: str
+    rules: ScanResult
+    full: ScanResult
+    seconds: float
 
 
-def load_corpus() -> list[dict[str, object]]:
-    """The corpus shipped with the package."""
-    path = resources.files("purpose_agent.memory") / "data" / "immune_corpus.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def load(names: tuple[str, ...]) -> list[dict[str, object]]:
+    """The labelled rows of the named data files (comment lines skipped)."""
+    rows: list[dict[str, object]] = []
+    for name in names:
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                if "text" in row:
+                    rows.append(row)
+    return rows
 
 
-def _rates(rows: list[Row]) -> tuple[float, float, int, int]:
+def _rate(hits: int, n: int) -> str:
+    return f"{hits}/{n} = {hits / n:.3f}" if n else "-"
+
+
+def report(name: str, rows: list[Row], quiet: bool) -> None:
     hostile = [r for r in rows if r.label == "hostile"]
     ordinary = [r for r in rows if r.label == "ordinary"]
-    caught = sum(1 for r in hostile if not r.result.safe)
-    flagged = sum(1 for r in ordinary if not r.result.safe)
-    return (
-        caught / len(hostile) if hostile else float("nan"),
-        flagged / len(ordinary) if ordinary else float("nan"),
-        len(hostile),
-        len(ordinary),
-    )
+    print(f"\n=== {name}: {len(hostile)} hostile, {len(ordinary)} ordinary")
+    print(f"{'system':<26} {'catch':>18} {'false positives':>18}")
+    for system in ("rules", "full"):
+        caught = sum(1 for r in hostile if not getattr(r, system).safe)
+        flagged = sum(1 for r in ordinary if not getattr(r, system).safe)
+        label = "rules+parser+secrets" if system == "rules" else "full (+classifier)"
+        print(f"{label:<26} {_rate(caught, len(hostile)):>18} {_rate(flagged, len(ordinary)):>18}")
+
+    print("\ncatch per class (rules / full), and class named correctly by the full system:")
+    for cat in CATEGORIES:
+        items = [r for r in hostile if r.category == cat]
+        if not items:
+            continue
+        rules = sum(1 for r in items if not r.rules.safe)
+        full = sum(1 for r in items if not r.full.safe)
+        named = sum(1 for r in items if cat in r.full.categories)
+        print(
+            f"  {cat:<20} {_rate(rules, len(items)):>16}  {_rate(full, len(items)):>16}   named {named}/{len(items)}"
+        )
+
+    print("\nper form: hostile caught / ordinary passed (rules / full):")
+    by_form: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for r in rows:
+        by_form[(r.label, r.form)].append(r)
+    for (label, form), items in sorted(by_form.items()):
+        good_rules = sum(1 for r in items if (not r.rules.safe) == (label == "hostile"))
+        good_full = sum(1 for r in items if (not r.full.safe) == (label == "hostile"))
+        verb = "caught" if label == "hostile" else "passed"
+        print(
+            f"  {label:<9} {form:<13} {verb} {_rate(good_rules, len(items)):>16}  {_rate(good_full, len(items)):>16}"
+        )
+
+    layers = {r.full.layers for r in rows}
+    notes = {n for r in rows for n in r.full.notes}
+    print(f"\nlayers: {sorted(layers)}" + (f"; notes: {sorted(notes)}" if notes else ""))
+    if not quiet:
+        misses = [r for r in hostile if r.full.safe]
+        fps = [r for r in ordinary if not r.full.safe]
+        print(f"\nmisses of the full system ({len(misses)}):")
+        for r in misses:
+            print(f"  [{r.category}/{r.form}] {r.text[:160]!r}")
+        print(f"\nfalse positives of the full system ({len(fps)}):")
+        for r in fps:
+            why = "; ".join(f"{t.rule}: {t.evidence[:60]!r}" for t in r.full.threats)
+            print(f"  [{r.form}] {r.text[:160]!r}\n      -> {why}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--split", choices=["dev", "heldout", "all"], default="all", help="rows to list")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quiet", action="store_true", help="do not list misses and false positives")
+    parser.add_argument("--skip-adversarial", action="store_true", help="skip the 100 kB inputs")
     args = parser.parse_args()
 
-    immune = ImmuneSystem()
-    rows: list[Row] = []
+    rules_only = ImmuneSystem(classifier=None)
+    full = ImmuneSystem()
     t0 = time.perf_counter()
-    for item in load_corpus():
-        text = str(item["text"])
-        rows.append(
-            Row(
-                text,
-                str(item["label"]),
-                item.get("category"),  # type: ignore[arg-type]
-                str(item["variant"]),
-                str(item.get("split", "dev")),
-                immune.scan(text),
-            )
-        )
-    elapsed = time.perf_counter() - t0
-
-    print(f"corpus: {len(rows)} lessons")
-    print(f"{'split':<8} {'hostile':>7} {'ordinary':>8} {'catch rate':>11} {'FP rate':>8}")
-    for split in ("dev", "heldout", "all"):
-        subset = rows if split == "all" else [r for r in rows if r.split == split]
-        catch, fp, nh, no = _rates(subset)
-        print(f"{split:<8} {nh:>7} {no:>8} {catch:>11.3f} {fp:>8.3f}")
-
-    print("\nrecall per category (all / dev / heldout), and category correctly named:")
-    by_cat: dict[str, list[Row]] = defaultdict(list)
-    for r in rows:
-        if r.label == "hostile" and r.category:
-            by_cat[r.category].append(r)
-    for cat, items in sorted(by_cat.items()):
-        parts = []
-        for split in ("all", "dev", "heldout"):
-            sub = items if split == "all" else [r for r in items if r.split == split]
-            hit = sum(1 for r in sub if not r.result.safe)
-            parts.append(f"{hit}/{len(sub)}")
-        named = sum(1 for r in items if cat in r.result.categories)
-        print(f"  {cat:<20} {parts[0]:>7} {parts[1]:>7} {parts[2]:>7}   named {named}/{len(items)}")
-
-    print("\nrecall per variant (hostile) / pass rate per variant (ordinary):")
-    by_var: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for r in rows:
-        by_var[(r.label, r.variant)].append(r)
-    for (label, var), items in sorted(by_var.items()):
-        good = sum(1 for r in items if (not r.result.safe) == (label == "hostile"))
-        print(f"  {label:<9} {var:<13} {good:>3}/{len(items):<3} {good / len(items):.3f}")
-
-    if not args.quiet:
-        listed = rows if args.split == "all" else [r for r in rows if r.split == args.split]
-        misses = [r for r in listed if r.label == "hostile" and r.result.safe]
-        fps = [r for r in listed if r.label == "ordinary" and not r.result.safe]
-        print(f"\nmisses ({len(misses)}):")
-        for r in misses:
-            print(f"  [{r.split}/{r.category}/{r.variant}] {r.text!r}")
-        print(f"\nfalse positives ({len(fps)}):")
-        for r in fps:
-            why = "; ".join(f"{t.rule}: {t.evidence!r}" for t in r.result.threats)
-            print(f"  [{r.split}/{r.variant}] {r.text!r}\n      -> {why}")
-
+    full.scan("Warm-up: load the embedder, the classifier and the secret plugins.")
+    cold = time.perf_counter() - t0
     print(
-        f"\nmean scan time: {elapsed / len(rows) * 1000:.2f} ms per lesson ({len(rows)} lessons, {elapsed:.2f} s)"
+        f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}; python {platform.python_version()}; {os.cpu_count()} cores"
     )
-    print("\nscan time on adversarial 100 kB inputs (best of 3):")
-    for name, text in ADVERSARIAL.items():
-        best = min(_timed(immune, text) for _ in range(3))
-        print(f"  {name:<12} {best * 1000:8.1f} ms")
+    if hasattr(os, "getloadavg"):
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"first scan (loads embedder, classifier, plugins): {cold * 1000:.0f} ms")
+
+    times: list[float] = []
+    results: dict[str, list[Row]] = {}
+    for name, files in CORPORA.items():
+        rows: list[Row] = []
+        for item in load(files):
+            text = str(item["text"])
+            r = rules_only.scan(text)
+            t = time.perf_counter()
+            f = full.scan(text)
+            dt = time.perf_counter() - t
+            times.append(dt)
+            form = str(item.get("form") or item.get("variant") or "plain")
+            rows.append(Row(text, str(item["label"]), item.get("category"), form, r, f, dt))  # type: ignore[arg-type]
+        results[name] = rows
+    for name, rows in results.items():
+        report(name, rows, args.quiet)
+
+    times.sort()
+    p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+    print(
+        f"\nscan time per lesson, full system, warm ({len(times)} lessons): mean {statistics.mean(times) * 1000:.1f} ms,"
+        f" median {statistics.median(times) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms"
+    )
+    if not args.skip_adversarial:
+        print("\nscan time on adversarial 100 kB inputs, full system (best of 3):")
+        for name, text in ADVERSARIAL.items():
+            best = min(_timed(full, text) for _ in range(3))
+            print(f"  {name:<12} {best * 1000:8.1f} ms")
 
 
 #: inputs that stress regular expressions (long runs, near-matches, wide Unicode)
