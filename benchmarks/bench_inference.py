@@ -85,24 +85,34 @@ def _cpu_by_pid() -> dict[int, tuple[int, float]]:
     return out
 
 
+def _busy_seconds() -> float:
+    """CPU seconds used machine-wide (all cores, not idle/iowait) since boot, from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(x) for x in fields]
+    return (sum(ticks) - ticks[3] - ticks[4]) / float(os.sysconf("SC_CLK_TCK"))
+
+
 class OtherLoad:
     """CPU used by processes other than this one and its children (other people's jobs on the
-    machine), reported per section: a benchmark with a busy neighbour is not a measurement."""
+    machine), reported per section: a benchmark with a busy neighbour is not a measurement.
+    Machine-wide busy time minus ours, so processes that exit mid-section are counted too."""
 
     def __init__(self) -> None:
-        self.start = _cpu_by_pid()
         self.t0 = time.monotonic()
+        self.busy0 = _busy_seconds()
+        self.mine0 = self._mine()
 
     @staticmethod
-    def _others(snap: dict[int, tuple[int, float]]) -> dict[int, float]:
+    def _mine() -> float:
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system  # finished children too
         me = os.getpid()
-        return {pid: cpu for pid, (ppid, cpu) in snap.items() if pid != me and ppid != me}
+        return own + sum(cpu for _pid, (ppid, cpu) in _cpu_by_pid().items() if ppid == me)  # live ones
 
     def percent(self) -> float:
         """Share of one core used by others since start (100 = one full core)."""
-        a, b = self._others(self.start), self._others(_cpu_by_pid())
-        used = sum(cpu - a.get(pid, 0.0) for pid, cpu in b.items())
-        return 100 * used / max(time.monotonic() - self.t0, 1e-6)
+        others = (_busy_seconds() - self.busy0) - (self._mine() - self.mine0)
+        return max(0.0, 100 * others / max(time.monotonic() - self.t0, 1e-6))
 
 
 def wait_quiet(max_wait: float, threshold: float = 5.0) -> None:
@@ -121,7 +131,7 @@ def wait_quiet(max_wait: float, threshold: float = 5.0) -> None:
 DISTURBED = 15.0  # % of one core used by others during a section that makes it a non-measurement
 
 
-async def measured(title: str, fn: Callable[[], Awaitable[Any]], max_wait: float, attempts: int = 3) -> Any:
+async def measured(title: str, fn: Callable[[], Awaitable[Any]], max_wait: float, attempts: int = 2) -> Any:
     """Run a section on a quiet machine; rerun it (up to ``attempts``) when other processes used
     more than DISTURBED % of a core meanwhile. Every attempt is printed, marked."""
     result: Any = None
