@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # llama-cpp-python builds from source (4-7 min on 2 cores the first time; pip caches the wheel).
 PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF"
 
-.PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-reasoning bench-learning-textworld bench-learning-coding bench-learning-quick install install-test sysdeps clean
+.PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-reasoning bench-learning-textworld bench-learning-coding bench-learning-quick install install-server install-test sysdeps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,8 @@ $(VENV)/.stamp-llama-server: scripts/build_llama_server.py | $(PY)
 	$(PY) scripts/build_llama_server.py --prefix $(VENV) --work $(LLAMA_BUILD_WORK)
 	@touch $@
 
-install: $(VENV)/.stamp-local $(VENV)/.stamp-llama-server
+install: $(VENV)/.stamp-local
+install-server: $(VENV)/.stamp-llama-server
 install-test: $(VENV)/.stamp-test $(VENV)/.stamp-llama-server sysdeps
 
 # bubblewrap gives PythonExecTool its filesystem and network isolation (the escape tests need it)

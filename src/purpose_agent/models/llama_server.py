@@ -12,7 +12,7 @@ OpenAI-compatible client code. Compared with the in-process engine:
 - each slot keeps its KV prefix (``cache_prompt``); usage reports the prompt tokens the server
   actually evaluated (``timings.prompt_n``).
 
-The binary is built by ``make install`` (``scripts/build_llama_server.py``). Lookup order:
+The binary is built by ``make install-server`` (also part of ``make install-test``; ``scripts/build_llama_server.py``). Lookup order:
 the ``binary=`` argument, ``$PURPOSE_AGENT_LLAMA_SERVER``, ``llama-server`` next to
 ``sys.executable`` (the venv's ``bin``), then ``PATH``.
 
@@ -76,7 +76,7 @@ __all__ = [
 SERVER_ENV = "PURPOSE_AGENT_LLAMA_SERVER"
 BINARY_NAME = "llama-server"
 _INSTALL_FIX = (
-    "Fix: run `make install` in the purpose-agent checkout (builds llama-server into .venv/bin), "
+    "Fix: run `make install-server` in the purpose-agent checkout (builds llama-server into .venv/bin), "
     f"or set {SERVER_ENV}=/path/to/llama-server"
 )
 # /proc/<pid>/comm holds at most 15 characters
