@@ -29,14 +29,14 @@ ROLES: dict[str, Role] = {
     for r in (
         Role(
             "architect",
-            "Design the solution: name the Python function, its signature with type hints, "
-            "and its exact behaviour (inputs, outputs, edge cases) in a few lines. No code.",
+            "Design the solution in plain words: name the Python function, give its signature, "
+            "and describe its behaviour (inputs, outputs, edge cases) in two or three sentences. No code.",
         ),
         Role("coder", "Write the complete, working Python code for the plan, so that the tests pass."),
         Role(
             "tester",
-            "Write unit tests: Python assert statements, one per line, that check the "
-            "function of the plan on normal and edge cases. Only asserts, no other code.",
+            "Write 3 to 5 unit tests with submit_tests: each a short Python boolean expression that "
+            "calls the function of the plan, e.g. add(2, 3) == 5. Do not write the function itself.",
         ),
         Role(
             "researcher",

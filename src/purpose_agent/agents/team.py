@@ -28,6 +28,8 @@ from typing import Any
 from purpose_agent.agents._roles import KINDS, ROLES, Choice, open_store, select_kind
 from purpose_agent.agents.result import Cost, RunResult, Turn
 from purpose_agent.agents.spark import Spark, teach
+from purpose_agent.core.environment import ActionSpec, SimpleEnvironment
+from purpose_agent.core.types import Action, State
 from purpose_agent.errors import ConfigurationError
 from purpose_agent.memory.ci import Decision
 from purpose_agent.memory.store import MemoryStore
@@ -37,6 +39,35 @@ from purpose_agent.models.registry import resolve_backend
 __all__ = ["Team", "TeamStatus", "parse_tests", "purpose"]
 
 MAX_TESTS = 12
+
+SUBMIT_TESTS = ActionSpec(
+    "submit_tests",
+    "Submit the unit tests: each one Python boolean expression that calls the function, e.g. f(2) == 3.",
+    {
+        "type": "object",
+        "properties": {"tests": {"type": "array", "items": {"type": "string"}}},
+        "required": ["tests"],
+    },
+)
+
+
+class TestsEnvironment(SimpleEnvironment):
+    """Where the tester works: one ``submit_tests`` action (a list of expressions), then done."""
+
+    def __init__(self) -> None:
+        super().__init__(initial_state=State({}, "No tests written yet."), actions=[SUBMIT_TESTS])
+
+    def execute(self, action: Action, state: State) -> State:
+        if action.name != SUBMIT_TESTS.name:
+            return super().execute(action, state)
+        raw = action.params.get("tests")
+        items = [str(t) for t in raw] if isinstance(raw, list) else [str(raw or "")]
+        tests = parse_tests("\n".join(t if t.lstrip().startswith("assert") else f"assert {t}" for t in items))
+        answer = "\n".join(f"assert {t}" for t in tests)
+        return State({"tests": tests, "answer": answer}, f"{len(tests)} tests submitted:\n{answer}")
+
+    def is_terminal(self, state: State) -> bool:
+        return bool(state.data.get("tests"))
 
 
 def parse_tests(text: str) -> list[str]:
@@ -161,7 +192,7 @@ class Team:
         architect, coder, tester = (self.members[r] for r in ("architect", "coder", "tester"))
         plan, _ = await architect.aturn(task, context=self._context())
         spec = f"PLAN (from the architect):\n{plan.output}"
-        written, _ = await tester.aturn(task, context=spec)
+        written, _ = await tester.aturn(task, context=spec, environment=TestsEnvironment())
         tests = parse_tests(written.output)
         code_task = CodingTask("team", task, "solution", tuple(tests))
         env = CodingEnvironment(code_task, isolation=self.isolation)  # type: ignore[arg-type]
