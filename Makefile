@@ -14,7 +14,7 @@ $(PY):
 	$(PIP) install -q --upgrade pip setuptools wheel
 
 $(VENV)/.stamp-local: pyproject.toml | $(PY)
-	$(PIP) install $(PIP_BUILD) -e ".[local]"
+	$(PIP) install $(PIP_BUILD) -e ".[local,demo]"
 	@touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-local
