@@ -59,3 +59,11 @@ def test_token_counting_uses_the_model_tokenizer_without_a_generation_context(qw
     assert qwen15.count_tokens("hello world") == 2
     assert qwen15.count_tokens("") == 0
     assert qwen15._slots == slots  # no context created or evicted by counting
+
+
+def test_sampling_with_a_seed_repeats_from_call_to_call(qwen15: LocalBackend) -> None:
+    """The seed is reset per call: at T=0.7 the same prompt gives the same text twice."""
+    msgs = [Message("user", "Name three colours, one word each.")]
+    first = qwen15.complete(msgs, max_tokens=16, temperature=0.7).text
+    second = qwen15.complete(msgs, max_tokens=16, temperature=0.7).text
+    assert first == second

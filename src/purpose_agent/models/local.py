@@ -202,6 +202,7 @@ class LocalBackend(BaseBackend):
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 max_tokens=max_tokens,
                 temperature=temperature,
+                seed=self.seed,  # reset per call: the same prompt, seed and settings sample the same text
                 **kwargs,
             )
             usage = out.get("usage") or {}
@@ -318,6 +319,7 @@ class LocalBackend(BaseBackend):
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 max_tokens=max_tokens,
                 temperature=temperature,
+                seed=self.seed,
                 stream=True,
                 **kwargs,
             )
