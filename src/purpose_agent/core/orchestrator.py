@@ -25,6 +25,7 @@ from purpose_agent.core.environment import (
     ActionSpec,
     Environment,
     GroundTruthError,
+    is_free_form,
     to_action_specs,
 )
 from purpose_agent.core.modes import RunMode
@@ -410,20 +411,22 @@ class Orchestrator:
         usage = self._account(run, "actor", decision.completion, index)
         model_time = decision.completion.latency_s
         if self.retry_repeats and _would_repeat(run, decision.action, before):
-            # a greedy small model tends to repeat what it did here before: sample once more
+            # a greedy small model tends to repeat what it did here before: sample once more,
+            # without the choices that can only bring back what they brought (see _fresh_specs)
             with self._tokens(run, index, "actor"):
                 retry = await self.actor.decide(
                     run.purpose,
                     run.initial_state,
                     run.steps,
-                    specs,
+                    _fresh_specs(run, specs, before, decision.action),
                     run.memory_text,
                     before,
                     temperature=self.repeat_temperature,
                 )
             usage = usage + self._account(run, "actor", retry.completion, index)
             model_time += retry.completion.latency_s
-            decision = retry
+            if retry.valid or not decision.valid:  # an unusable resample keeps the first reply
+                decision = retry
         action = decision.action
         self._emit(
             run,
@@ -823,6 +826,20 @@ def _would_repeat(run: Run, action: Action, state: State) -> bool:
     only bring back what it brought then (the no-op repeat and the A, B, A, B cycle)."""
     key = _action_key(action)
     return (key, "s:" + state.fingerprint()) in run.tried or (key, "o:" + run.context) in run.tried
+
+
+def _fresh_specs(run: Run, specs: Sequence[ActionSpec], state: State, repeated: Action) -> list[ActionSpec]:
+    """``specs`` without the choices known to bring nothing new from ``state``: the action
+    about to be repeated, and every parameterless action already taken from this state or
+    after this observation (a text game's "examine X" done twice). DONE always stays, and
+    so does every action when all of them would repeat."""
+    def stale(spec: ActionSpec) -> bool:
+        if spec.name == DONE or (spec.parameters or {}).get("properties") or is_free_form(spec.parameters):
+            return False
+        return spec.name == repeated.name or _would_repeat(run, Action(spec.name, {}), state)
+
+    fresh = [s for s in specs if not stale(s)]
+    return fresh if any(s.name != DONE for s in fresh) else list(specs)
 
 
 def _record_novelty(run: Run, action: Action, before: State, after_hash: str, brought: str) -> bool:

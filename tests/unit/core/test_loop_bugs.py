@@ -341,3 +341,61 @@ def test_bus_errors_are_bounded_and_counted() -> None:
         bus.emit(ev.TokenStreamed(text="x"))
     assert len(bus.errors) <= 100 and bus.error_count == 1000
     assert "listener bug" in bus.errors[-1]
+
+
+class GameEnv(pa.SimpleEnvironment):
+    """A text game: every action is a parameterless name; only "open box" changes the state."""
+
+    def __init__(self) -> None:
+        def execute(action: pa.Action, state: pa.State) -> pa.State:
+            if action.name == "open box":
+                return pa.State({"open": True}, "The box is open. You win.")
+            return state
+
+        super().__init__(execute, initial_state=pa.State({"open": False}, "A room with a box and a cupboard."))
+
+    def actions(self, state: pa.State) -> list[ActionSpec]:
+        return [ActionSpec(n, n) for n in ("examine cupboard", "look around", "open box")]
+
+
+def offered(schema: Mapping[str, Any] | None) -> list[str]:
+    return [b["properties"]["action"]["const"] for b in (schema or {}).get("oneOf", [])]
+
+
+def test_a_resample_is_not_offered_the_parameterless_actions_known_to_bring_nothing_new() -> None:
+    seen: list[list[str]] = []
+
+    def greedy(messages: Sequence[Message], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        names = offered(schema)
+        seen.append(names)
+        if "You win" in messages[-1].content:
+            return DONE
+        return act(names[0])  # a small model's favourite: the first thing on the list
+
+    result = pa.Orchestrator(pa.FunctionModel(greedy), GameEnv(), critic_llm=critic(), trace=False).run_task(
+        "open the box", max_steps=8
+    )
+    chosen = [s.action.name for s in result.steps]
+    assert chosen[:3] == ["examine cupboard", "look around", "open box"]
+    resamples = [names for names in seen if "examine cupboard" not in names]
+    assert resamples and all("DONE" in names for names in resamples)
+    assert ["look around", "open box", "DONE"] in resamples  # the repeat was masked, the rest kept
+
+
+def test_when_every_action_would_repeat_the_resample_is_offered_them_all() -> None:
+    class OneAction(GameEnv):
+        def actions(self, state: pa.State) -> list[ActionSpec]:
+            return [ActionSpec("look around", "look")]
+
+    seen: list[list[str]] = []
+
+    def look(messages: Sequence[Message], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        seen.append(offered(schema))
+        return act("look around")
+
+    result = pa.Orchestrator(pa.FunctionModel(look), OneAction(), critic_llm=critic(), trace=False).run_task(
+        "open the box", max_steps=6
+    )
+    assert result.stop_reason == "loop"
+    assert len(seen) > len(result.steps)  # resampled
+    assert all(names == ["look around", "DONE"] for names in seen)  # never an offer of DONE alone
