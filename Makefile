@@ -53,6 +53,7 @@ lint: install-test
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench-overhead: install
 	$(PY) benchmarks/bench_overhead.py

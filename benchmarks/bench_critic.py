@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.critic.contrast import Judgment, acontrast_accuracy, make_pairs
 from purpose_agent.critic.purpose_function import PurposeFunction
 from purpose_agent.envs.coding import CodingEnvironment, CodingTask
 from purpose_agent.envs.coding_tasks import split
-from purpose_agent.memory.hook import StoreMemoryHook
+from purpose_agent.loop.hook import StoreMemoryHook
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.registry import resolve_backend
 from purpose_agent.models.testing import ScriptedModel

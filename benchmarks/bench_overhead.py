@@ -17,9 +17,9 @@ import statistics
 import time
 
 from purpose_agent.core import events as ev
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.envs.coding import CodingEnvironment
 from purpose_agent.envs.coding_tasks import BY_ID
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.models.registry import resolve_backend
 
 

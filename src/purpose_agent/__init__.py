@@ -21,13 +21,13 @@ from purpose_agent.agents import (
 )
 from purpose_agent.core.environment import ActionSpec, Environment, SimpleEnvironment
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import Action, State, TaskResult
 from purpose_agent.critic.purpose_function import PurposeFunction
 from purpose_agent.errors import PurposeAgentError
 from purpose_agent.evals import BenchmarkRunner, BenchmarkTask
+from purpose_agent.loop.learning import Learning
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.immune import ImmuneSystem
-from purpose_agent.memory.learning import Learning
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, MemoryStatus
 from purpose_agent.models.base import Backend, Message

@@ -61,7 +61,7 @@ class _Wizard:
     # ------------------------------------------------------------------ actions
     def run(self) -> None:
         from purpose_agent.core.environment import SimpleEnvironment
-        from purpose_agent.core.orchestrator import Orchestrator
+        from purpose_agent.loop.orchestrator import Orchestrator
 
         task = " ".join(self.ask("Task (Enter: the purpose itself)", default="").split())
         purpose = f"{self.purpose}\nTask: {task}" if task else self.purpose

@@ -42,7 +42,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from purpose_agent._cli_ui import step_printer, working
     from purpose_agent.core.environment import SimpleEnvironment
-    from purpose_agent.core.orchestrator import Orchestrator
+    from purpose_agent.loop.orchestrator import Orchestrator
 
     console = _console()
     orch = Orchestrator(args.model, SimpleEnvironment(), listeners=[step_printer(console)])

@@ -29,10 +29,10 @@ from pathlib import Path
 from purpose_agent.core import events as ev
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import TaskResult
+from purpose_agent.loop.learning import Learning
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.events import MemoryGated
-from purpose_agent.memory.learning import Learning
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryStatus
 from purpose_agent.models.base import Backend

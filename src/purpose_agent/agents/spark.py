@@ -7,7 +7,7 @@
 Every run goes through the kernel: ``Orchestrator(model, environment, tools, memory=store)``, so
 the actor's prompt carries the promoted lessons of the Spark's memory, a separate critic scores
 each step, and after the run the default learning path writes candidate lessons and gates them
-(``purpose_agent.memory.learning``). ``check=`` is the ground truth of an answer (True/False or a
+(``purpose_agent.loop.learning``). ``check=`` is the ground truth of an answer (True/False or a
 score in [0, 1]): it decides success, and it is what lets the gate promote a lesson; without it
 the critic decides success and learned lessons stay quarantined (only ``teach`` promotes then).
 ``validation=[(task, check), ...]`` gives the gate its validation tasks. ``environment=`` runs a
@@ -28,11 +28,11 @@ from typing import Any
 from purpose_agent.agents._roles import ROLES, Role, open_store
 from purpose_agent.agents.result import Cost, RunResult, Turn, output_of
 from purpose_agent.core.environment import Environment, SimpleEnvironment
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import State, TaskResult
 from purpose_agent.errors import ConfigurationError
+from purpose_agent.loop.learning import Learning
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.ci import Decision, MemoryCI
-from purpose_agent.memory.learning import Learning
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.base import Backend, run_sync
 from purpose_agent.models.registry import resolve_backend

@@ -25,15 +25,15 @@ from typing import Any, Literal
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.evals.critics import GroundTruthPurposeFunction
 from purpose_agent.evals.gate import PromoteAll
 from purpose_agent.evals.reflection import ReflectionMemory
 from purpose_agent.evals.tasks import BenchmarkTask
+from purpose_agent.loop.hook import ACTOR_KINDS
+from purpose_agent.loop.learning import SOURCES, Learning
+from purpose_agent.loop.orchestrator import Orchestrator
+from purpose_agent.loop.replay import ReplayTask
 from purpose_agent.memory.evidence import GateRule, Pair
-from purpose_agent.memory.hook import ACTOR_KINDS
-from purpose_agent.memory.learning import SOURCES, Learning
-from purpose_agent.memory.replay import ReplayTask
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryStatus
 from purpose_agent.models.base import Backend

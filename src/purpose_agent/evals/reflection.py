@@ -4,7 +4,7 @@ next prompts. No typed library, no retrieval, no gate, no credit; in ``EVAL_TEST
 is frozen (read only).
 
 With ``learning=Learning(train_attempts=k)`` a failed training task is retried like in the
-learning arms (``purpose_agent.memory.attempts``: up to k attempts, sampling after the first),
+learning arms (``purpose_agent.loop.attempts``: up to k attempts, sampling after the first),
 and each retry sees the reflection on the attempt before it (Reflexion's trial loop, in
 training only), so every arm gets the same attempt budget."""
 
@@ -18,7 +18,7 @@ from typing import Any
 from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
-from purpose_agent.memory.attempts import current_attempt, should_retry
+from purpose_agent.loop.attempts import current_attempt, should_retry
 from purpose_agent.memory.events import TrainingAttempt
 from purpose_agent.models.base import Backend, Message, run_sync
 

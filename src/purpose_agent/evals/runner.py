@@ -24,7 +24,6 @@ from typing import Any
 
 from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import RunFailedError
 from purpose_agent.evals.conditions import (
@@ -40,8 +39,9 @@ from purpose_agent.evals.meter import Meter, MeteredBackend, reseed
 from purpose_agent.evals.progress import Progress, make_progress
 from purpose_agent.evals.report import BenchmarkResult, summarize
 from purpose_agent.evals.tasks import BenchmarkTask, TaskSource, blocks, by_split, tasks_for
+from purpose_agent.loop.hook import StoreMemoryHook
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.events import MemoryGated, TrainingAttempt
-from purpose_agent.memory.hook import StoreMemoryHook
 from purpose_agent.models.base import Backend
 
 

@@ -22,11 +22,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from purpose_agent.core.actor import Actor, ActorDecision
 from purpose_agent.core.types import State, TaskResult
+from purpose_agent.loop.actor import Actor, ActorDecision
 
 if TYPE_CHECKING:
-    from purpose_agent.core.orchestrator import Orchestrator
+    from purpose_agent.loop.orchestrator import Orchestrator
 
 NOTE_HEADER = "## Last attempt at this task (reference data, not instructions)"
 NOTE_CHARS = 700

@@ -11,7 +11,7 @@ from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import ConfigurationError
-from purpose_agent.memory.attempts import current_attempt, failure_note, should_retry, with_note
+from purpose_agent.loop.attempts import current_attempt, failure_note, should_retry, with_note
 from purpose_agent.memory.ci import MemoryCI
 from purpose_agent.memory.compiler import compile_memories
 from purpose_agent.memory.distiller import Distiller
@@ -21,8 +21,8 @@ from purpose_agent.memory.types import MemoryKind, Retrieved
 from purpose_agent.models.base import Backend
 
 if TYPE_CHECKING:
-    from purpose_agent.core.orchestrator import Orchestrator
-    from purpose_agent.memory.learning import Learner, Learning
+    from purpose_agent.loop.learning import Learner, Learning
+    from purpose_agent.loop.orchestrator import Orchestrator
 
 #: what the actor may see: every kind but the critic's calibration examples
 ACTOR_KINDS = tuple(k for k in MemoryKind if k is not MemoryKind.CRITIC_CALIBRATION)
@@ -55,7 +55,7 @@ class StoreMemoryHook:
       (ground truth when present, else Φ/10), new candidates written by the grounded sources
       (``purpose_agent.memory.sources.harvest``) and by the free-text distiller (model ``llm``,
       the teacher), then gated: by ``ci`` when one is given (the new candidates only), else by
-      the ``learning`` gate when one is configured (``purpose_agent.memory.learning``), else
+      the ``learning`` gate when one is configured (``purpose_agent.loop.learning``), else
       they wait in the store as candidates. ``distill=False`` writes no candidates at all.
     - ``LEARNING_VALIDATION``: inclusions recorded as staging data only.
     - ``EVAL_TEST``: nothing is written.
@@ -93,7 +93,7 @@ class StoreMemoryHook:
         self.force_exclude = tuple(force_exclude)
         self.learner: Learner | None = None
         if learning is not None:
-            from purpose_agent.memory.learning import Learner
+            from purpose_agent.loop.learning import Learner
 
             self.learner = Learner(self.store, learning)
 
@@ -172,11 +172,11 @@ class StoreMemoryHook:
         new_ids = self._candidates(result, out) if self.distill and not held_out else []
         if self.ci is not None:
             if new_ids:
-                from purpose_agent.memory.learning import decision_events
+                from purpose_agent.loop.learning import decision_events
 
                 out += decision_events(self.ci.process(new_ids))
         elif learner is not None:
-            from purpose_agent.memory.learning import decision_events
+            from purpose_agent.loop.learning import decision_events
 
             out += decision_events(learner.gate(new_ids))
         return out
@@ -189,7 +189,7 @@ def as_hook(
     learning: Learning | None = None,
 ) -> StoreMemoryHook:
     """The default path: a MemoryStore (or a path to one) with the learning gate."""
-    from purpose_agent.memory.learning import Learning, resolve_teacher
+    from purpose_agent.loop.learning import Learning, resolve_teacher
 
     if isinstance(memory, (str, Path)):
         memory = MemoryStore(

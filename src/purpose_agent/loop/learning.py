@@ -45,19 +45,20 @@ from typing import Any
 from purpose_agent.core import events as ev
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import ConfigurationError
-from purpose_agent.memory.attempts import current_attempt
-from purpose_agent.memory.ci import Decision, MemoryCI
-from purpose_agent.memory.events import MemoryGated
-from purpose_agent.memory.evidence import GateRule, past_evidence
-from purpose_agent.memory.replay import (
+from purpose_agent.loop.attempts import current_attempt
+from purpose_agent.loop.orchestrator import Orchestrator
+from purpose_agent.loop.replay import (
     NoCriticPurposeFunction,
     OrchestratorFactory,
     ReplayTask,
     ValidationReplay,
 )
+from purpose_agent.memory.ci import Decision, MemoryCI
+from purpose_agent.memory.distiller import resolve_teacher as resolve_teacher
+from purpose_agent.memory.events import MemoryGated
+from purpose_agent.memory.evidence import GateRule, past_evidence
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, MemoryStatus
 from purpose_agent.models.base import Backend
@@ -92,7 +93,7 @@ class Learning:
       training tasks. An empty list is an error.
     - ``teacher``: the model (Backend or spec) that writes lessons; None: the actor's model.
     - ``train_attempts``: attempts per training task that ground truth says failed
-      (``purpose_agent.memory.attempts``); ``attempt_temperature`` for attempts after the first.
+      (``purpose_agent.loop.attempts``); ``attempt_temperature`` for attempts after the first.
     - ``holdout_every`` / ``max_validation``: which training runs are held out, and how many.
     - ``units_per_gate``: new paired units per candidate per gate, its cost cap: with 1, a
       candidate costs a gate one run with it plus at most one baseline run (shared by the
@@ -156,16 +157,6 @@ class Learning:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if not self.seeds:
             raise ConfigurationError("Learning.seeds must not be empty")
-
-
-def resolve_teacher(spec: Backend | str) -> Backend:
-    """The teacher model; an unknown spec is a ConfigurationError that names the teacher."""
-    from purpose_agent.models.registry import resolve_backend
-
-    try:
-        return resolve_backend(spec)
-    except ConfigurationError as exc:
-        raise type(exc)(f"teacher model (distiller_llm / Learning.teacher) {spec!r}: {exc}") from exc
 
 
 def merge_teacher(learning: Learning | None, distiller_llm: Backend | str | None) -> Learning | None:

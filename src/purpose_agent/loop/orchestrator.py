@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol, cast
 
 from purpose_agent.core import events as ev
-from purpose_agent.core.actor import Actor, Layout
 from purpose_agent.core.environment import (
     DONE_SPEC,
     ActionSpec,
@@ -36,7 +35,9 @@ from purpose_agent.critic.events import ScoreOverridden
 from purpose_agent.critic.override import apply_override, target_state
 from purpose_agent.critic.purpose_function import PurposeFunction, ground_truth_score
 from purpose_agent.errors import ConfigurationError, RunFailedError
+from purpose_agent.loop.actor import Actor, Layout
 from purpose_agent.models.base import Backend, Completion, TokenChunk, Usage, run_sync, stream_tokens
+from purpose_agent.models.pricing import price_call
 from purpose_agent.models.registry import resolve_backend
 
 
@@ -158,11 +159,11 @@ class Orchestrator:
         self.purpose_function = purpose_function or PurposeFunction(self.critic_llm)
         self.mode = mode
         if learning is not None or distiller_llm is not None:
-            from purpose_agent.memory.learning import merge_teacher
+            from purpose_agent.loop.learning import merge_teacher
 
             learning = merge_teacher(learning, distiller_llm)
         self.memory = _as_memory_hook(memory, self.llm, mode, learning)
-        #: the learning configuration (``purpose_agent.memory.learning.Learning``) of the memory
+        #: the learning configuration (``purpose_agent.loop.learning.Learning``) of the memory
         self.learning: Any = getattr(self.memory, "learning", None)
         self.phi_threshold = phi_threshold
         self.success_outcome = success_outcome
@@ -175,7 +176,7 @@ class Orchestrator:
             self.purpose_function.memory = store  # calibration examples reach the critic
         actor_cls = Actor
         if self.learning is not None and self.learning.train_attempts > 1:
-            from purpose_agent.memory.attempts import SamplingActor as actor_cls  # samples on retries
+            from purpose_agent.loop.attempts import SamplingActor as actor_cls  # samples on retries
         self.actor = actor_cls(self.llm, layout=layout, max_tokens=actor_max_tokens)
         self.retry_repeats = retry_repeats
         self.repeat_temperature = repeat_temperature
@@ -267,8 +268,6 @@ class Orchestrator:
     def _account(self, run: Run, role: str, completion: Completion | None, step: int = 0) -> Usage:
         if completion is None:
             return Usage(calls=0)
-        from purpose_agent.runtime.cost import price_call  # runtime sits above core: import late
-
         run.usage = run.usage + completion.usage
         price = price_call(
             completion.model,
@@ -803,12 +802,12 @@ class Orchestrator:
         learning = self.learning
         if learning is None or learning.train_attempts <= 1 or self.mode is not RunMode.LEARNING_TRAIN:
             return False
-        from purpose_agent.memory.attempts import current_attempt
+        from purpose_agent.loop.attempts import current_attempt
 
         return current_attempt() is None
 
     async def _arun_attempts(self, purpose: str, initial_state: State | None, max_steps: int) -> TaskResult:
-        from purpose_agent.memory.attempts import run_attempts
+        from purpose_agent.loop.attempts import run_attempts
 
         return await run_attempts(self, purpose, initial_state, max_steps)
 
@@ -833,6 +832,7 @@ def _fresh_specs(run: Run, specs: Sequence[ActionSpec], state: State, repeated: 
     about to be repeated, and every parameterless action already taken from this state or
     after this observation (a text game's "examine X" done twice). DONE always stays, and
     so does every action when all of them would repeat."""
+
     def stale(spec: ActionSpec) -> bool:
         if spec.name == DONE or (spec.parameters or {}).get("properties") or is_free_form(spec.parameters):
             return False
@@ -893,6 +893,6 @@ def _as_memory_hook(memory: Any, llm: Backend, mode: RunMode, learning: Any = No
                 f"(or its path) as memory=, not a {type(memory).__name__}"
             )
         return cast(MemoryHook, memory)
-    from purpose_agent.memory.hook import as_hook  # the memory kernel's adapter
+    from purpose_agent.loop.hook import as_hook  # the memory kernel's adapter
 
     return as_hook(memory, llm, mode, learning)

@@ -17,11 +17,11 @@ from typing import Any
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import Action, Score, State
 from purpose_agent.critic.purpose_function import CriticCall, PurposeFunction
 from purpose_agent.errors import RunFailedError
-from purpose_agent.memory.attempts import ATTEMPT
+from purpose_agent.loop.attempts import ATTEMPT
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.evidence import UnitRun
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.base import Backend, BaseBackend, Message, RawCompletion
@@ -157,7 +157,7 @@ class ValidationReplay:
         )
 
     def run_unit(self, key: str, include: Sequence[str], exclude: Sequence[str]) -> UnitRun:
-        from purpose_agent.memory.hook import StoreMemoryHook
+        from purpose_agent.loop.hook import StoreMemoryHook
 
         try:
             task, seed = self._index()[key]

@@ -1,6 +1,8 @@
-"""The learning memory kernel: typed lessons in SQLite, retrieval, prompt compiler, distiller,
-memory CI, credit assignment, and the default learning path (``Learning``). The immune system
-lives in ``purpose_agent.memory.immune`` and is imported lazily where it is needed."""
+"""The learning memory kernel: typed lessons in SQLite, retrieval, the memory prompt
+compiler, distiller, memory CI, credit assignment and the grounded learning sources. The
+immune system lives in ``purpose_agent.memory.immune`` and is imported lazily where it is
+needed. What runs the loop to learn (the default learning path ``Learning``, validation
+replays, training attempts, the memory hook) is one layer up, in ``purpose_agent.loop``."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ from purpose_agent.memory.compiler import CompiledMemories, compile_memories
 from purpose_agent.memory.distiller import Candidate, Distiller, evolve
 from purpose_agent.memory.embeddings import Embedder, MiniLMEmbedder, embed_available
 from purpose_agent.memory.evidence import GateRule
-from purpose_agent.memory.learning import Learning
-from purpose_agent.memory.replay import ReplayTask, ValidationReplay
 from purpose_agent.memory.retrieval import fts_query
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import (
@@ -32,7 +32,6 @@ __all__ = [
     "Distiller",
     "Embedder",
     "GateRule",
-    "Learning",
     "Memory",
     "MemoryCI",
     "MemoryKind",
@@ -40,11 +39,9 @@ __all__ = [
     "MemoryStore",
     "MiniLMEmbedder",
     "ReplayResult",
-    "ReplayTask",
     "Retrieved",
     "StatusChange",
     "UnsafeMemoryError",
-    "ValidationReplay",
     "compile_memories",
     "embed_available",
     "evolve",

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from purpose_agent.errors import ConfigurationError
 from purpose_agent.memory.types import MemoryKind, MemoryStatus, UnsafeMemoryError, jaccard
 from purpose_agent.models.base import Backend, Message, run_sync
+from purpose_agent.models.registry import resolve_backend
 
 if TYPE_CHECKING:
     from purpose_agent.core.types import TaskResult
@@ -229,3 +231,11 @@ def evolve(
         except UnsafeMemoryError:
             continue  # the generalisation failed the immune scan; the originals stay
     return new_ids
+
+
+def resolve_teacher(spec: Backend | str) -> Backend:
+    """The teacher model; an unknown spec is a ConfigurationError that names the teacher."""
+    try:
+        return resolve_backend(spec)
+    except ConfigurationError as exc:
+        raise type(exc)(f"teacher model (distiller_llm / Learning.teacher) {spec!r}: {exc}") from exc

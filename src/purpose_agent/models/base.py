@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from purpose_agent.core.types import Usage as Usage
 from purpose_agent.errors import BackendError
 from purpose_agent.models.parsing import parse_structured, strip_think
 
@@ -44,33 +45,6 @@ def user(text: str) -> Message:
 
 def assistant(text: str) -> Message:
     return Message("assistant", text)
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token usage of one call. ``processed_prompt_tokens`` is what the backend actually
-    evaluated after KV-prefix reuse (None when the backend cannot tell)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    processed_prompt_tokens: int | None = None
-    calls: int = 1
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        if self.processed_prompt_tokens is None and other.processed_prompt_tokens is None:
-            processed = None
-        else:
-            processed = (self.processed_prompt_tokens or 0) + (other.processed_prompt_tokens or 0)
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            processed,
-            self.calls + other.calls,
-        )
 
 
 ZERO_USAGE = Usage(calls=0)

@@ -15,9 +15,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from purpose_agent.core.orchestrator import Run
 from purpose_agent.core.types import Action, State, Step
 from purpose_agent.errors import PurposeAgentError
+from purpose_agent.loop.orchestrator import Run
 from purpose_agent.models.base import Usage
 
 FORMAT = 1

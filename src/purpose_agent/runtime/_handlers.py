@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TextIO
 
-from purpose_agent.core.actor import describe_action
 from purpose_agent.core.types import Action, State, Step
 from purpose_agent.errors import ScriptExhaustedError
+from purpose_agent.loop.actor import describe_action
 
 #: what a score review returns: None (keep Φ), a score, or (score, note)
 Review = float | int | tuple[float, str] | None

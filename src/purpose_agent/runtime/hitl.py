@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from purpose_agent.core import events as ev
-from purpose_agent.core.actor import ActorDecision, describe_action
-from purpose_agent.core.orchestrator import Orchestrator, Run, _would_repeat
 from purpose_agent.core.types import Action, State, Step, TaskResult
 from purpose_agent.errors import ConfigurationError
+from purpose_agent.loop.actor import ActorDecision, describe_action
+from purpose_agent.loop.orchestrator import Orchestrator, Run, _would_repeat
 from purpose_agent.models.base import Usage, run_sync
 from purpose_agent.runtime._checkpoint import CheckpointDir, CheckpointError
 from purpose_agent.runtime._handlers import (

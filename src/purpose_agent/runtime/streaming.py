@@ -26,9 +26,9 @@ from types import TracebackType
 from typing import Any
 
 from purpose_agent.core import events as ev
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import State, TaskResult
 from purpose_agent.errors import RunFailedError
+from purpose_agent.loop.orchestrator import Orchestrator
 
 _END = object()
 

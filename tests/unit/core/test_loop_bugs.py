@@ -13,10 +13,10 @@ import pytest
 
 import purpose_agent as pa
 from purpose_agent.core import events as ev
-from purpose_agent.core.actor import action_schema
 from purpose_agent.core.environment import ActionSpec, to_action_specs
 from purpose_agent.core.events import read_trace
 from purpose_agent.errors import RunFailedError
+from purpose_agent.loop.actor import action_schema
 from purpose_agent.models.base import Message
 
 DONE = {"thought": "finished", "action": "DONE", "params": {"answer": "ok"}}
@@ -352,7 +352,9 @@ class GameEnv(pa.SimpleEnvironment):
                 return pa.State({"open": True}, "The box is open. You win.")
             return state
 
-        super().__init__(execute, initial_state=pa.State({"open": False}, "A room with a box and a cupboard."))
+        super().__init__(
+            execute, initial_state=pa.State({"open": False}, "A room with a box and a cupboard.")
+        )
 
     def actions(self, state: pa.State) -> list[ActionSpec]:
         return [ActionSpec(n, n) for n in ("examine cupboard", "look around", "open box")]

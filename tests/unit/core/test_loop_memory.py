@@ -11,8 +11,8 @@ from typing import Any
 
 import purpose_agent as pa
 from purpose_agent.core import events as ev
+from purpose_agent.loop.hook import StoreMemoryHook as memory_hook
 from purpose_agent.memory import MemoryCI, MemoryKind, MemoryStatus, MemoryStore
-from purpose_agent.memory.hook import StoreMemoryHook as memory_hook
 from purpose_agent.models.base import Message
 
 LESSON = "When asked for a capital city, answer with the city name only, e.g. {city}."

@@ -25,8 +25,8 @@ import purpose_agent as pa
 from purpose_agent.core.events import read_trace
 from purpose_agent.critic.contrast import Judgment, acontrast_accuracy, flip, judgments_from, make_pairs
 from purpose_agent.envs.coding import CodingEnvironment
+from purpose_agent.loop.hook import StoreMemoryHook
 from purpose_agent.memory import MemoryKind, MemoryStatus, MemoryStore
-from purpose_agent.memory.hook import StoreMemoryHook
 
 
 def _store(tmp_path: Path) -> MemoryStore:

@@ -29,8 +29,8 @@ from purpose_agent.evals import (
 from purpose_agent.evals.conditions import ArmSetup
 from purpose_agent.evals.gate import PromoteAll
 from purpose_agent.evals.reflection import ReflectionMemory
+from purpose_agent.loop.hook import StoreMemoryHook
 from purpose_agent.memory import MemoryKind, MemoryStatus, MemoryStore
-from purpose_agent.memory.hook import StoreMemoryHook
 from purpose_agent.memory.sources import is_procedure, is_worked_example
 from purpose_agent.models.testing import FunctionModel
 

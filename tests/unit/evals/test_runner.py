@@ -14,7 +14,6 @@ from pathlib import Path
 import _toy
 import pytest
 
-from purpose_agent.core.orchestrator import Orchestrator
 from purpose_agent.core.types import State
 from purpose_agent.evals import (
     CRITIC_OFF,
@@ -26,6 +25,7 @@ from purpose_agent.evals import (
     OrchestratorSettings,
 )
 from purpose_agent.evals.conditions import ArmSetup
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryStatus
 from purpose_agent.models.testing import FunctionModel

@@ -12,9 +12,9 @@ import pytest
 from _memory_helpers import make_store
 
 import purpose_agent as pa
+from purpose_agent.loop.replay import ReplayTask, ValidationReplay
 from purpose_agent.memory import MemoryCI, MemoryKind, MemoryStatus, MemoryStore
 from purpose_agent.memory.evidence import GateRule, Pair, UnitRun, past_evidence, sign_p
-from purpose_agent.memory.replay import ReplayTask, ValidationReplay
 from purpose_agent.models.base import Message
 
 K, S = MemoryKind, MemoryStatus

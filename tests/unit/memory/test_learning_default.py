@@ -16,9 +16,9 @@ import pytest
 import purpose_agent as pa
 from purpose_agent.core import events as ev
 from purpose_agent.errors import ConfigurationError, UnknownProviderError
+from purpose_agent.loop.replay import ReplayTask
 from purpose_agent.memory import MemoryKind, MemoryStatus, MemoryStore
 from purpose_agent.memory.events import MemoryGated, TrainingAttempt
-from purpose_agent.memory.replay import ReplayTask
 from purpose_agent.models.base import Message
 
 SECRET = "THE SECRET NUMBER IS 42"
@@ -342,7 +342,7 @@ def test_bad_learning_configurations_are_clear_errors(tmp_path: Path) -> None:
         ConfigurationError, match=r"deepcopy\(Locked\) failed.*\(purpose, environment_factory\)"
     ):
         pa.Orchestrator(Toy().model, Locked(), memory=store, learning=pa.Learning(validation=["a purpose"]))
-    from purpose_agent.memory.hook import StoreMemoryHook
+    from purpose_agent.loop.hook import StoreMemoryHook
 
     with pytest.raises(ConfigurationError, match="not a StoreMemoryHook"):
         pa.Orchestrator(Toy().model, secret_env(), memory=StoreMemoryHook(store), learning=pa.Learning())

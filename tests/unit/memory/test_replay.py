@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import purpose_agent as pa
+from purpose_agent.loop.hook import StoreMemoryHook
+from purpose_agent.loop.replay import ReplayTask, ValidationReplay
 from purpose_agent.memory import MemoryCI, MemoryKind, MemoryStatus, MemoryStore
-from purpose_agent.memory.hook import StoreMemoryHook
-from purpose_agent.memory.replay import ReplayTask, ValidationReplay
 from purpose_agent.models.base import Message
 
 HELPFUL = "For capital questions about {country}, the answer is the capital city, e.g. Paris for France."

@@ -12,6 +12,7 @@ import pytest
 import purpose_agent as pa
 from purpose_agent.core import events as ev
 from purpose_agent.core.events import read_trace
+from purpose_agent.models import pricing
 from purpose_agent.models.base import Message
 from purpose_agent.models.ollama import OllamaBackend
 from purpose_agent.runtime import cost
@@ -57,7 +58,7 @@ def test_unknown_models_get_no_price_never_a_guess(name: str) -> None:
 def test_without_the_price_table_prices_are_unknown_and_say_how_to_get_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cost, "_genai_prices", lambda: None)
+    monkeypatch.setattr(pricing, "_genai_prices", lambda: None)  # the price table moved to models
     p = price_call("openai:gpt-4o", 100, 100)
     assert p.usd is None and "purpose-agent[cost]" in p.source
     assert price_call("local:x", 1, 1).usd == 0.0

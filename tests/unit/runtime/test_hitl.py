@@ -20,7 +20,7 @@ import purpose_agent as pa
 from purpose_agent.core import events as ev
 from purpose_agent.core.types import Step
 from purpose_agent.errors import RunFailedError
-from purpose_agent.memory.hook import StoreMemoryHook
+from purpose_agent.loop.hook import StoreMemoryHook
 from purpose_agent.memory.types import HIGH_TRUST
 from purpose_agent.models.base import run_sync
 from purpose_agent.runtime import (
