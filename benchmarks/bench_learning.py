@@ -49,15 +49,19 @@ class Plan:
 
 #: one-room cooking games at the 1.5B model's edge (benchmarks/results/cookingworld-calibration.txt)
 COOKING = "numLocations=1,numIngredients=2,numDistractorItems=0,includeDoors=0,limitInventorySize=0"
+#: three-room coin games: 3/10 dev games solved by the 1.5B model with no memory (same file)
+COIN = "numLocations=3,numDistractorItems=0,includeDoors=0,limitInventorySize=0"
+#: default game parameters per TextWorldExpress game when ``--games`` names one
+GAME_PARAMS = {"cookingworld": COOKING, "coin": COIN}
 
 FULL = {
     # validation ≥ 4 tasks: the gate promotes only on ≥ 4 paired wins with no loss (α = 0.1)
     "textworld": Plan(
-        Size(train=8, validation=6, test=20, max_steps=10),
+        Size(train=8, validation=10, test=20, max_steps=8),
         1,
-        OrchestratorSettings(actor_max_tokens=96, train_attempts=2, units_per_gate=2, candidates_per_gate=3),
-        ("cookingworld",),
-        COOKING,
+        OrchestratorSettings(actor_max_tokens=96, train_attempts=2, units_per_gate=2, candidates_per_gate=2),
+        ("coin",),
+        COIN,
     ),
     "reasoning": Plan(
         Size(train=12, validation=6, test=20, max_steps=1),
@@ -93,7 +97,9 @@ QUICK = {
 def source(testbed: str, plan: Plan, games: list[str], params: str | None) -> TaskSource:
     chosen = games or list(plan.games)
     if testbed == "textworld":
-        return textworld(chosen or ["cookingworld"], plan.size, params if params is not None else plan.params)
+        if params is None:
+            params = GAME_PARAMS.get(chosen[0], plan.params) if len(chosen) == 1 else plan.params
+        return textworld(chosen or ["coin"], plan.size, params)
     if testbed == "reasoning":
         return reasoning(chosen or ["leg_counting"], plan.size)
     if testbed == "coding":

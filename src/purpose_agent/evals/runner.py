@@ -1,6 +1,6 @@
 """BenchmarkRunner: test success after learning, for the floor, the baselines and the ablations.
 
-For each (arm, seed), arms in order and seeds inside: each training block runs its training
+For each (seed, arm), seeds in order and arms inside: each training block runs its training
 tasks in ``LEARNING_TRAIN`` through the arm's Orchestrator (the default path: after every
 task the memory hook writes candidates and its own gate replays them on the validation
 split), then evaluates the test split in ``EVAL_TEST`` (the store opened read-only). The
@@ -194,8 +194,8 @@ class BenchmarkRunner:
                 len(planned),
                 already=sum(1 for r in ledger.records() if UnitKey(**r["key"]).as_str() in planned),
             )
-            for cond in conditions:
-                for seed, ts in plan.items():
+            for seed, ts in plan.items():  # seed by seed: an interrupted table has whole paired seeds
+                for cond in conditions:
                     self._run_arm(root, ledger, cond, seed, ts, iterations, bar)
         result = summarize(ledger.records(), all_conditions, self.config.seeds, iterations, name)
         result.meta.update(
