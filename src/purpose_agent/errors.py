@@ -75,6 +75,11 @@ class StorePathError(ConfigurationError):
     """A memory store path cannot hold a store (a directory, or a file that cannot be created)."""
 
 
+class StoreUnavailableError(PurposeAgentError, ConnectionError):
+    """A memory store's database server cannot be reached or refused the connection; the message
+    names the host and database (never the password)."""
+
+
 class ToolError(PurposeAgentError):
     """A tool was misconfigured (bad definition); failed calls return ToolResult(ok=False) instead."""
 

@@ -75,6 +75,10 @@ class StoreBase:
         self._writes = 0
         self._dense = DenseIndex()
         self._conn: sqlite3.Connection | None = None
+        self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """Open the file and bring its schema up to date (another backend opens its database here)."""
         conn = _schema.connect(self.path, read_only=self.mode is RunMode.EVAL_TEST)
         try:
             _schema.migrate(conn, self.path, read_only=self.mode is RunMode.EVAL_TEST)
@@ -84,7 +88,7 @@ class StoreBase:
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        return conn
 
     # ------------------------------------------------------------------ plumbing
     @property

@@ -19,6 +19,7 @@ from purpose_agent.memory._base import StoreBase, new_id, scan_text
 from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
 from purpose_agent.memory.credit import apply_credit
 from purpose_agent.memory.embeddings import Embedder
+from purpose_agent.memory.protocol import is_database_url
 from purpose_agent.memory.retrieval import Filters
 from purpose_agent.memory.types import (
     MADE_BY,
@@ -53,7 +54,28 @@ def _linked_note(linked: Sequence[str]) -> str:
 
 
 class MemoryStore(StoreBase):
-    """Typed lessons in one SQLite file. See the module docstring for the guarantees."""
+    """Typed lessons in one SQLite file. See the module docstring for the guarantees.
+
+    ``MemoryStore("postgresql://...")`` (or ``MemoryStore.connect(url)``) gives the PostgreSQL
+    backend instead (``purpose_agent.memory.postgres``, extra ``postgres``), same semantics."""
+
+    def __new__(cls, path: str | Path, *args: Any, **kwargs: Any) -> MemoryStore:
+        if cls is MemoryStore and is_database_url(path):
+            from purpose_agent.memory.postgres import PostgresStore
+
+            return super().__new__(PostgresStore)
+        return super().__new__(cls)
+
+    @classmethod
+    def connect(cls, url: str | Path, **kwargs: Any) -> MemoryStore:
+        """The store at ``url``: a ``postgresql://`` URL, or a SQLite file path."""
+        return MemoryStore(url, **kwargs)
+
+    def _recall_lexical(
+        self, c: sqlite3.Connection, query: str, pool: int, f: Filters
+    ) -> _list[tuple[Memory, float]]:
+        """Phase one, lexical: BM25 over FTS5 (the PostgreSQL backend uses its tsvector index)."""
+        return retrieval.recall_bm25(c, query, pool, f)
 
     # ------------------------------------------------------------------ adding
     def _find_duplicate(
@@ -69,7 +91,7 @@ class MemoryStore(StoreBase):
         if row is not None or dedupe == "exact":
             return row_to_memory(row) if row is not None else None
         f = Filters(kinds=(kind,), statuses=tuple(P), scope=scope)
-        for m, _rel in retrieval.recall_bm25(c, text, 10, f):
+        for m, _rel in self._recall_lexical(c, text, 10, f):
             if m.scope_key == key and jaccard(m.text, text) >= self.dedupe_threshold:
                 return m
         return None
@@ -545,7 +567,7 @@ class MemoryStore(StoreBase):
         )
         n = pool or max(4 * k, 24)
         with self._reading() as c:
-            lex = retrieval.recall_bm25(c, query, n, f)
+            lex = self._recall_lexical(c, query, n, f)
             emb = self._embedder(required=bool(dense)) if dense is not False else None
             if emb is not None:
                 sem = self._dense.recall(c, emb, query, n, f, self._version())
