@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from purpose_agent.errors import ConfigurationError
+from purpose_agent.memory.protocol import is_database_url
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.base import Backend, Message
 
@@ -234,7 +235,11 @@ def open_store(memory: MemoryStore | str | Path | None) -> MemoryStore:
     if memory is None:
         memory = DEFAULT_MEMORY
     if not isinstance(memory, (str, Path)) or not str(memory).strip():
-        raise ConfigurationError(f"memory must be a MemoryStore or a file path, got {memory!r}")
+        raise ConfigurationError(
+            f"memory must be a MemoryStore or a file path (or a postgresql:// URL), got {memory!r}"
+        )
+    if is_database_url(memory):
+        return MemoryStore(memory)
     path = Path(memory)
     path.parent.mkdir(parents=True, exist_ok=True)
     return MemoryStore(path)
