@@ -12,6 +12,9 @@ import pytest
 
 os.environ["PURPOSE_AGENT_OFFLINE"] = "1"
 
+# a real PostgreSQL server for the store suite (fixtures postgres_server, pg_url; started on first use)
+pytest_plugins = ["_postgres"]
+
 
 class NetworkAccessError(RuntimeError):
     pass

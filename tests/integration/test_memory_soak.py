@@ -2,6 +2,8 @@
 
 Eight writer processes start together and each does a fixed number of updates (no timing):
 every update must be there afterwards, counters exact, contended status changes applied once.
+Each test runs on a SQLite file and on a real PostgreSQL server (the processes stand in for
+machines sharing one database; tests/_postgres.py starts the server).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 from purpose_agent.memory import MemoryStatus, MemoryStore
+from purpose_agent.memory.protocol import is_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +104,13 @@ class _AlwaysSafe:
         return SimpleNamespace(safe=True, threats=())
 
 
-def _seed(db: Path) -> list[str]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The shared store: a SQLite file, or a fresh database on the test PostgreSQL server."""
+    return str(tmp_path / "m.db") if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+def _seed(db: str) -> list[str]:
     with MemoryStore(db, embedder=None, scanner=_AlwaysSafe()) as store:
         return [
             store.add("The shared lesson everyone credits", "skill_card", status="promoted"),
@@ -132,7 +141,7 @@ def _finish(procs: list[subprocess.Popen[str]]) -> list[list[str]]:
     return outs
 
 
-def _check_writers(db: Path, ids: list[str], outs: list[list[str]], writers: int, n: int) -> None:
+def _check_writers(db: str, ids: list[str], outs: list[list[str]], writers: int, n: int) -> None:
     shared, flip, old_a, old_b, taught = ids
     with MemoryStore(db, embedder=None) as store:
         m = store.get(shared)
@@ -161,12 +170,12 @@ def _check_writers(db: Path, ids: list[str], outs: list[list[str]], writers: int
         assert [h.new_status for h in store.history(old_a)] == [S.PROMOTED, S.ARCHIVED]
         assert [h.new_status for h in store.history(taught)] == [S.PROMOTED, S.REJECTED]
         store.verify()
-        fts = store.conn.execute("SELECT COUNT(*) FROM memories_fts").fetchone()[0]
+        index = "memories WHERE tsv IS NOT NULL" if is_database_url(db) else "memories_fts"
+        fts = store.conn.execute(f"SELECT COUNT(*) FROM {index}").fetchone()[0]
         assert fts == store.count()
 
 
-def test_eight_writers_lose_no_update(tmp_path):
-    db = tmp_path / "m.db"
+def test_eight_writers_lose_no_update(db):
     ids = _seed(db)
     procs = [_spawn(WRITER, str(db), str(w), str(N), *ids) for w in range(WRITERS)]
     _start(procs)
@@ -174,8 +183,7 @@ def test_eight_writers_lose_no_update(tmp_path):
     _check_writers(db, ids, outs, WRITERS, N)
 
 
-def test_a_writer_killed_mid_run_costs_only_its_own_uncommitted_write(tmp_path):
-    db = tmp_path / "m.db"
+def test_a_writer_killed_mid_run_costs_only_its_own_uncommitted_write(db):
     ids = _seed(db)
     writers = WRITERS - 1
     procs = [_spawn(WRITER, str(db), str(w), str(N), *ids) for w in range(writers)]
@@ -196,9 +204,10 @@ def test_a_writer_killed_mid_run_costs_only_its_own_uncommitted_write(tmp_path):
     assert victim.returncode == -signal.SIGKILL
     outs = _finish(procs)
     _check_writers(db, ids, outs, writers, N)
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
+    if not is_database_url(db):
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
     with MemoryStore(db, embedder=None) as store:
         for mid in committed:  # each committed add + promote is whole
             assert store.get(mid).status is S.PROMOTED

@@ -165,7 +165,12 @@ def _retrying(method: Callable[..., T]) -> Callable[..., T]:
                 if attempt >= CONFLICT_ATTEMPTS or state.committed:
                     raise
             except StoreUnavailableError as exc:
-                if reconnected or state.committed or state.committing or not exc.args[0].startswith("lost"):
+                if state.committing:
+                    raise StoreUnavailableError(
+                        f"{exc} The connection dropped during COMMIT: whether this write was applied "
+                        "is unknown (it was applied whole or not at all); read the store before retrying it."
+                    ) from None
+                if reconnected or state.committed or not exc.args[0].startswith("lost"):
                     raise
                 reconnected = True
                 self._reconnect()
