@@ -32,6 +32,7 @@ from purpose_agent.core.types import State, TaskResult
 from purpose_agent.errors import ConfigurationError
 from purpose_agent.loop.learning import Learning
 from purpose_agent.loop.orchestrator import Orchestrator
+from purpose_agent.loop.settings import ActorSettings, TraceSettings
 from purpose_agent.memory.ci import Decision, MemoryCI
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.base import Backend, run_sync
@@ -147,8 +148,8 @@ class Spark:
             critic_llm=self.critic,
             memory=self.store,
             learning=self.learning,
-            actor_max_tokens=self.max_tokens,
-            trace_dir=self.trace_dir,
+            actor=ActorSettings(max_tokens=self.max_tokens),
+            trace=TraceSettings(directory=Path(self.trace_dir) if self.trace_dir is not None else None),
         )
 
     # ------------------------------------------------------------------ running

@@ -33,6 +33,7 @@ from purpose_agent.loop.hook import ACTOR_KINDS
 from purpose_agent.loop.learning import SOURCES, Learning
 from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.loop.replay import ReplayTask
+from purpose_agent.loop.settings import ActorSettings, CriticSettings, TraceSettings
 from purpose_agent.memory.evidence import GateRule, Pair
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryStatus
@@ -101,23 +102,39 @@ BY_NAME = {c.name: c for c in STANDARD}
 
 @dataclass(frozen=True)
 class OrchestratorSettings:
-    """Knobs of every Orchestrator and Learning the benchmark builds (the same for all arms)."""
+    """What the benchmark varies of every Orchestrator and Learning it builds (the same for all
+    arms). Each default is read from the settings dataclass users get
+    (``purpose_agent.loop.settings``, ``Learning``), so an untouched field measures the system
+    as shipped; the Orchestrator is built from ``actor()``, ``critic()``, ``trace_settings()``
+    and ``ArmSetup.learning()``. Two fields are the benchmark's own choices: ``trace`` (off)
+    and ``meta_reward`` (on for the full system). The fields stay flat so ``asdict`` (the
+    run's config.json, checked on resume) keeps its shape."""
 
-    actor_max_tokens: int = 256
-    phi_threshold: float = 9.0
-    retry_repeats: bool = True
+    actor_max_tokens: int = ActorSettings.max_tokens
+    phi_threshold: float = CriticSettings.phi_threshold
+    retry_repeats: bool = ActorSettings.retry_repeats
+    #: the benchmark writes its own ledger; per-run JSONL traces are off
     trace: bool = False
     #: attempts per training task that ground truth says failed, in every learning arm
-    train_attempts: int = 1
-    attempt_temperature: float = 0.7
+    train_attempts: int = Learning.train_attempts
+    attempt_temperature: float = Learning.attempt_temperature
     #: the gate (``pa.Learning``): new paired units per candidate per gate, candidates per gate
-    units_per_gate: int = 1
-    candidates_per_gate: int = 4
+    units_per_gate: int = Learning.units_per_gate
+    candidates_per_gate: int = Learning.candidates_per_gate
     #: the full system calibrates its critic: training judgments checked against ground truth
     #: become ``critic_calibration`` memories (baselines and critic-off never do)
     meta_reward: bool = True
     #: what scores test steps, in every arm (ground truth: no critic call, the same Φ everywhere)
     test_critic: CriticKind = "ground_truth"
+
+    def actor(self) -> ActorSettings:
+        return ActorSettings(max_tokens=self.actor_max_tokens, retry_repeats=self.retry_repeats)
+
+    def critic(self, *, meta_reward: bool = False) -> CriticSettings:
+        return CriticSettings(phi_threshold=self.phi_threshold, meta_reward=meta_reward)
+
+    def trace_settings(self) -> TraceSettings:
+        return TraceSettings(enabled=self.trace)
 
 
 def min_units_to_promote(alpha: float = Learning.alpha, noise: float = Learning.noise) -> int:
@@ -225,18 +242,17 @@ class ArmSetup:
         critic = s.test_critic if test else c.critic
         pf = GroundTruthPurposeFunction(env) if critic == "ground_truth" else None
 
-        def make(memory: Any, **extra: Any) -> Orchestrator:
+        def make(memory: Any, learning: Learning | None = None, meta_reward: bool = False) -> Orchestrator:
             return Orchestrator(
                 self.llm,
                 env,
                 memory=memory,
                 mode=mode,
                 purpose_function=pf,
-                phi_threshold=s.phi_threshold,
-                trace=s.trace,
-                actor_max_tokens=s.actor_max_tokens,
-                retry_repeats=s.retry_repeats,
-                **extra,
+                actor=s.actor(),
+                critic=s.critic(meta_reward=meta_reward),
+                trace=s.trace_settings(),
+                learning=learning,
             )
 
         if c.memory == "reflection":

@@ -41,6 +41,7 @@ from purpose_agent.evals.report import BenchmarkResult, summarize
 from purpose_agent.evals.tasks import BenchmarkTask, TaskSource, blocks, by_split, tasks_for
 from purpose_agent.loop.hook import StoreMemoryHook
 from purpose_agent.loop.orchestrator import Orchestrator
+from purpose_agent.loop.settings import CriticSettings, TraceSettings
 from purpose_agent.memory.events import MemoryGated, TrainingAttempt
 from purpose_agent.models.base import Backend
 
@@ -364,8 +365,8 @@ class BenchmarkRunner:
         return Orchestrator(
             self.llm, env, critic_llm=self.critic_llm, memory=hook, mode=mode,
             purpose_function=given.purpose_function if given.purpose_function.llm is not given.llm else None,
-            phi_threshold=given.phi_threshold, success_outcome=given.success_outcome, trace=given.trace_enabled,
-            learning=learning,
+            critic=CriticSettings(phi_threshold=given.phi_threshold, success_outcome=given.success_outcome),
+            trace=TraceSettings(enabled=given.trace_enabled), learning=learning,
         )  # fmt: skip
 
     def _given_unit(

@@ -26,7 +26,7 @@ from purpose_agent.core.types import State, TaskResult
 from purpose_agent.loop.actor import Actor, ActorDecision
 
 if TYPE_CHECKING:
-    from purpose_agent.loop.orchestrator import Orchestrator
+    from purpose_agent.loop.engine import Engine
 
 NOTE_HEADER = "## Last attempt at this task (reference data, not instructions)"
 NOTE_CHARS = 700
@@ -110,11 +110,9 @@ class SamplingActor(Actor):
         )
 
 
-async def run_attempts(
-    orch: Orchestrator, purpose: str, initial_state: State | None, max_steps: int
-) -> TaskResult:
+async def run_attempts(orch: Engine, purpose: str, initial_state: State | None, max_steps: int) -> TaskResult:
     """Run ``purpose`` up to ``orch.learning.train_attempts`` times (see the module docstring)."""
-    learning = orch.learning
+    learning = getattr(orch, "learning", None)  # the Orchestrator's Learning
     total = learning.train_attempts if learning is not None else 1
     temperature = learning.attempt_temperature if learning is not None else 0.7
     note = ""

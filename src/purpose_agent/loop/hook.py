@@ -21,8 +21,8 @@ from purpose_agent.memory.types import MemoryKind, Retrieved
 from purpose_agent.models.base import Backend
 
 if TYPE_CHECKING:
+    from purpose_agent.loop.engine import Engine
     from purpose_agent.loop.learning import Learner, Learning
-    from purpose_agent.loop.orchestrator import Orchestrator
 
 #: what the actor may see: every kind but the critic's calibration examples
 ACTOR_KINDS = tuple(k for k in MemoryKind if k is not MemoryKind.CRITIC_CALIBRATION)
@@ -97,7 +97,7 @@ class StoreMemoryHook:
 
             self.learner = Learner(self.store, learning)
 
-    def attach(self, orch: Orchestrator) -> None:
+    def attach(self, orch: Engine) -> None:
         """Called by the Orchestrator this hook serves (validation runs are built like its runs)."""
         if self.learner is not None:
             self.learner.bind(orch)

@@ -48,13 +48,14 @@ from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import ConfigurationError
 from purpose_agent.loop.attempts import current_attempt
-from purpose_agent.loop.orchestrator import Orchestrator
+from purpose_agent.loop.engine import Engine
 from purpose_agent.loop.replay import (
     NoCriticPurposeFunction,
     OrchestratorFactory,
     ReplayTask,
     ValidationReplay,
 )
+from purpose_agent.loop.settings import ActorSettings, CriticSettings, TraceSettings
 from purpose_agent.memory.ci import Decision, MemoryCI
 from purpose_agent.memory.distiller import resolve_teacher as resolve_teacher
 from purpose_agent.memory.events import MemoryGated
@@ -170,34 +171,39 @@ def merge_teacher(learning: Learning | None, distiller_llm: Backend | str | None
     return Learning(**{**learning.__dict__, "teacher": distiller_llm})
 
 
-def replica_factory(orch: Orchestrator) -> OrchestratorFactory:
+def replica_factory(orch: Engine) -> OrchestratorFactory:
     """Validation runs like ``orch``'s runs (model, actions, tools, settings), in
-    ``LEARNING_VALIDATION``, scored from ground truth with no critic call, untraced."""
+    ``LEARNING_VALIDATION``, scored from ground truth with no critic call, untraced, on a
+    plain ``Engine`` (a validation run does not learn)."""
     actions = [*orch.tools.values(), *(s for s in orch.specs if s.name not in orch.tools)]
-    settings: dict[str, Any] = {
-        "available_actions": actions or None,
-        "critic_llm": orch.critic_llm,
-        "phi_threshold": orch.phi_threshold,
-        "success_outcome": orch.success_outcome,
-        "layout": orch.actor.layout,
-        "actor_max_tokens": orch.actor.max_tokens,
-        "retry_repeats": orch.retry_repeats,
-        "repeat_temperature": orch.repeat_temperature,
-        "anomaly_policy": orch.anomaly_policy,
-        "tool_top_k": orch.tool_top_k,
-    }
-    llm = orch.llm
+    a, c = orch.actor_settings, orch.critic_settings
+    actor = ActorSettings(
+        max_tokens=orch.actor.max_tokens,
+        layout=orch.actor.layout,
+        retry_repeats=a.retry_repeats,
+        repeat_temperature=a.repeat_temperature,
+        tool_top_k=a.tool_top_k,
+    )
+    critic = CriticSettings(
+        phi_threshold=c.phi_threshold,
+        success_outcome=c.success_outcome,
+        ground_truth_phi=True,
+        anomaly_policy=c.anomaly_policy,
+    )
+    llm, critic_llm = orch.llm, orch.critic_llm
 
-    def make(env: Environment, hook: Any) -> Orchestrator:
-        return Orchestrator(
+    def make(env: Environment, hook: Any) -> Engine:
+        return Engine(
             llm,
             env,
-            memory=hook,
-            mode=RunMode.LEARNING_VALIDATION,
+            actions or None,
+            critic_llm,
+            hook,
+            RunMode.LEARNING_VALIDATION,
+            actor=actor,
+            critic=critic,
+            trace=TraceSettings(enabled=False),
             purpose_function=NoCriticPurposeFunction(),
-            ground_truth_phi=True,
-            trace=False,
-            **settings,
         )
 
     return make
@@ -265,7 +271,7 @@ class Learner:
         self._reported_copy_error = False
 
     # ------------------------------------------------------------------ binding
-    def bind(self, orch: Orchestrator) -> None:
+    def bind(self, orch: Engine) -> None:
         """Called by the Orchestrator that owns the hook: validation runs like its runs."""
         self.llm = orch.llm
         self.make_orchestrator = replica_factory(orch)
@@ -299,7 +305,7 @@ class Learner:
         return out
 
     # ------------------------------------------------------------------ holdout
-    def _on_event(self, event: ev.Event, orch: Orchestrator) -> None:
+    def _on_event(self, event: ev.Event, orch: Engine) -> None:
         if not isinstance(event, ev.TaskStarted) or event.mode != RunMode.LEARNING_TRAIN.value:
             return
         if self.explicit is not None or self.make_orchestrator is None:

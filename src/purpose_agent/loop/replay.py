@@ -21,13 +21,14 @@ from purpose_agent.core.types import Action, Score, State
 from purpose_agent.critic.purpose_function import CriticCall, PurposeFunction
 from purpose_agent.errors import RunFailedError
 from purpose_agent.loop.attempts import ATTEMPT
-from purpose_agent.loop.orchestrator import Orchestrator
+from purpose_agent.loop.engine import Engine
+from purpose_agent.loop.settings import CriticSettings, TraceSettings
 from purpose_agent.memory.evidence import UnitRun
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.base import Backend, BaseBackend, Message, RawCompletion
 
 #: (environment, memory hook) -> the Orchestrator a validation run uses
-OrchestratorFactory = Callable[[Environment, Any], Orchestrator]
+OrchestratorFactory = Callable[[Environment, Any], Engine]
 
 
 @dataclass(frozen=True)
@@ -141,18 +142,18 @@ class ValidationReplay:
     def units(self) -> list[str]:
         return list(self._index())
 
-    def _orchestrator(self, task: ReplayTask, env: Environment, hook: Any) -> Orchestrator:
+    def _orchestrator(self, task: ReplayTask, env: Environment, hook: Any) -> Engine:
         factory = task.make_orchestrator or self.make_orchestrator
         if factory is not None:
             return factory(env, hook)
-        return Orchestrator(
+        return Engine(
             self.llm,
             env,
             critic_llm=self.critic_llm,
             memory=hook,
             mode=RunMode.LEARNING_VALIDATION,
-            trace=self.trace,
-            ground_truth_phi=True,
+            critic=CriticSettings(ground_truth_phi=True),
+            trace=TraceSettings(enabled=self.trace),
             purpose_function=None if self.critic_llm is not None else NoCriticPurposeFunction(),
         )
 

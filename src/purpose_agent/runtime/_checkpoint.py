@@ -17,7 +17,7 @@ from typing import Any
 
 from purpose_agent.core.types import Action, State, Step
 from purpose_agent.errors import PurposeAgentError
-from purpose_agent.loop.orchestrator import Run
+from purpose_agent.loop._run import Run
 from purpose_agent.models.base import Usage
 
 FORMAT = 1

@@ -34,8 +34,10 @@ from typing import Any, Literal
 from purpose_agent.core import events as ev
 from purpose_agent.core.types import Action, State, Step, TaskResult
 from purpose_agent.errors import ConfigurationError
+from purpose_agent.loop._run import Run
+from purpose_agent.loop._steps import would_repeat as _would_repeat
 from purpose_agent.loop.actor import ActorDecision, describe_action
-from purpose_agent.loop.orchestrator import Orchestrator, Run, _would_repeat
+from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.models.base import Usage, run_sync
 from purpose_agent.runtime._checkpoint import CheckpointDir, CheckpointError
 from purpose_agent.runtime._handlers import (
