@@ -1,16 +1,20 @@
 """Retrieval latency of MemoryStore at 1k, 10k and 100k memories.
 
 Run: .venv/bin/python benchmarks/bench_retrieval.py [--sizes 1000 10000 100000] [--queries 300]
+     [--backend sqlite|postgres] [--pg-url postgresql://user@host:port/db]
 
 Builds stores of synthetic but varied lessons (a vocabulary of real task words plus thousands
-of generated identifiers), caches them under the temp dir, and times BM25 recall + Q re-rank
-(``retrieve``) and the Mixture-of-Heuristics (``retrieve_mixture``). Bar: p95 < 20 ms at 100k.
+of generated identifiers), caches them under the temp dir (SQLite) or in one database per size
+on the server of ``--pg-url`` (PostgreSQL: ``<db>_retrieval_<n>``, created if missing; the
+default URL is $PURPOSE_AGENT_PG_URL), and times lexical recall + Q re-rank (``retrieve``) and
+the Mixture-of-Heuristics (``retrieve_mixture``). Bar: p95 < 20 ms at 100k.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -19,6 +23,7 @@ import uuid
 from pathlib import Path
 
 from purpose_agent.core.modes import RunMode
+from purpose_agent.errors import ReadOnlyModeError
 from purpose_agent.memory import MemoryKind, MemoryStore
 from purpose_agent.memory._schema import MEMORY_COLUMNS, SCHEMA_VERSION
 from purpose_agent.memory.types import TRUST_PRIORS, normalize_text
@@ -83,7 +88,7 @@ def _query(rng: random.Random, rare: list[str]) -> str:
     return "Task: " + " ".join(words) + " and report the result"
 
 
-def build(path: Path, n: int, seed: int = 7) -> float:
+def build(path: Path | str, n: int, seed: int = 7) -> float:
     """Create a store of ``n`` memories in one transaction; returns seconds."""
     rng = random.Random(seed)
     rare = _vocab(rng)
@@ -125,8 +130,11 @@ def build(path: Path, n: int, seed: int = 7) -> float:
             c.executemany(
                 f"INSERT INTO memories ({MEMORY_COLUMNS}, norm) VALUES ({','.join('?' * 21)})", rows
             )
-        store.conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if isinstance(path, str):  # PostgreSQL: merge the GIN pending list, planner statistics
+            store.conn.execute("VACUUM ANALYZE memories")
+        else:
+            store.conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
+            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return time.perf_counter() - start
 
 
@@ -135,14 +143,42 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-def bench(n: int, queries: int, cache: Path) -> dict[str, float]:
-    path = cache / f"retrieval_{n}_v{SCHEMA_VERSION}.db"
+def _pg_database(url: str, n: int) -> tuple[str, float]:
+    """The URL of this size's database on the server of ``url`` (built unless it holds n memories)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from purpose_agent.memory._pg_schema import SCHEMA_VERSION as PG_VERSION
+    from purpose_agent.memory._pg_schema import with_database
+
+    params = conninfo_to_dict(url)
+    name = f"{params.get('dbname') or 'purpose'}_retrieval_{n}_v{PG_VERSION}"
+    db_url = with_database(url, name)
+    with psycopg.connect(url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            try:
+                with MemoryStore(db_url, mode=RunMode.EVAL_TEST, embedder=None) as s:
+                    if s.count() == n:
+                        return db_url, float("nan")
+            except ReadOnlyModeError:
+                pass  # an interrupted build left no store: rebuild it
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    return db_url, build(db_url, n)
+
+
+def bench(n: int, queries: int, cache: Path, pg_url: str | None = None) -> dict[str, float]:
+    path: Path | str = cache / f"retrieval_{n}_v{SCHEMA_VERSION}.db"
     build_s = float("nan")
-    if path.exists():
+    if pg_url is not None:
+        path, build_s = _pg_database(pg_url, n)
+    assert isinstance(path, str) or path.suffix == ".db"
+    if isinstance(path, Path) and path.exists():
         with MemoryStore(path, mode=RunMode.EVAL_TEST, embedder=None) as s:
             if s.count() != n:
                 path.unlink()
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         for suffix in ("-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         build_s = build(path, n)
@@ -176,13 +212,21 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "purpose_agent_bench")
+    ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument(
+        "--pg-url", default=os.environ.get("PURPOSE_AGENT_PG_URL"), help="server for --backend postgres"
+    )
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
+    if args.backend == "postgres" and not args.pg_url:
+        ap.error("--backend postgres needs --pg-url (or PURPOSE_AGENT_PG_URL); see docs/SCALE_OUT.md")
+    pg_url = args.pg_url if args.backend == "postgres" else None
+    print(f"backend: {args.backend}")
     print(
         f"{'memories':>9} {'build s':>8} {'open ms':>8} {'retrieve p50/p95 ms':>21} {'mixture p50/p95 ms':>20}"
     )
     for n in args.sizes:
-        r = bench(n, args.queries, args.cache)
+        r = bench(n, args.queries, args.cache, pg_url)
         print(
             f"{n:>9} {r['build_s']:>8.2f} {r['open_ms']:>8.1f} "
             f"{r['retrieve_p50_ms']:>10.2f} / {r['retrieve_p95_ms']:<8.2f} "

@@ -138,11 +138,9 @@ class ExternalServer(PostgresServer):
         pass
 
     def url(self, dbname: str) -> str:
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+        from purpose_agent.memory._pg_schema import with_database
 
-        params = conninfo_to_dict(self.base)
-        params["dbname"] = dbname
-        return make_conninfo(**params)
+        return with_database(self.base, dbname)
 
 
 def _require_psycopg() -> None:

@@ -166,6 +166,14 @@ def redact(dsn: str) -> str:
     return f"postgresql://{cred + '@' if cred else ''}{host}{port}/{db}"
 
 
+def with_database(dsn: str, dbname: str) -> str:
+    """The ``postgresql://`` URL of another database on the same server, as the same user."""
+    from urllib.parse import quote
+
+    params = {**_params(dsn), "dbname": dbname}
+    return "postgresql://?" + "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
+
+
 def redact_message(message: str, dsn: str) -> str:
     """``message`` with the URL's password (if any) replaced by ``***``."""
     try:

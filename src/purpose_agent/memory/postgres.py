@@ -14,8 +14,7 @@ store: every rule (dedupe, scanning, supersede, rollback, credit, run modes) is
   already committed something or the drop came during COMMIT (then StoreUnavailableError says
   the outcome is unknown). A transaction is never half-applied.
 - **EVAL_TEST** connects with ``default_transaction_read_only = on``: the server itself refuses
-  every write, on top of the store's own checks; reads run in REPEATABLE READ READ ONLY
-  transactions.
+  every write, on top of the store's own checks.
 - **Recall** is full text over a stored ``tsvector`` (GIN index; ``ts_rank`` scaled so the best
   is 1.0), then the same Q re-rank as SQLite.
 - **Migrations** are numbered (``_pg_schema.MIGRATIONS``) and run under an advisory lock.
@@ -38,9 +37,10 @@ from purpose_agent.core.modes import RunMode
 from purpose_agent.errors import ReadOnlyModeError, StoreCorruptError, StoreUnavailableError
 from purpose_agent.memory import _pg_schema
 from purpose_agent.memory._base import EmbedderArg
+from purpose_agent.memory._pg_recall import Recall
 from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
 from purpose_agent.memory.protocol import MemoryStoreProtocol
-from purpose_agent.memory.retrieval import Filters, fts_terms
+from purpose_agent.memory.retrieval import Filters
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import Memory, MemoryKind, Scanner
 
@@ -59,7 +59,6 @@ _PRIMARY_KEYS = {
     "inclusions": ("run_id", "memory_id"),
     "credits": ("run_id", "memory_id"),
 }
-_PREFIXED = ", ".join(f"m.{c.strip()}" for c in MEMORY_COLUMNS.split(","))
 
 
 # ------------------------------------------------------------------ SQL dialect
@@ -198,6 +197,7 @@ class PostgresStore(MemoryStore):
         self.url = _pg_schema.redact(self._dsn)
         self._call_state = threading.local()
         self._pg: _PgConnection | None = None
+        self._fulltext = Recall()
         super().__init__(
             self.url,
             mode=mode,
@@ -300,20 +300,11 @@ class PostgresStore(MemoryStore):
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        """Reads in one REPEATABLE READ READ ONLY transaction (a consistent view), or inside
-        the transaction already open."""
+        """The connection for reads, under the lock. As on SQLite, each read statement sees
+        its own snapshot (no transaction around a read: a retrieve costs no extra round trip);
+        a write transaction's reads see it."""
         with self._lock, self._pg_errors():
-            conn, raw = self.conn, self._raw
-            assert self._pg is not None
-            if self._pg.in_transaction:
-                yield conn
-                return
-            raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
-                yield conn
-            finally:
-                if not raw.closed and not raw.broken and self._pg.in_transaction:
-                    raw.execute("COMMIT")
+            yield self.conn
 
     @contextmanager
     def _sqlite_errors(self) -> Iterator[None]:
@@ -370,22 +361,9 @@ class PostgresStore(MemoryStore):
     def _recall_lexical(
         self, c: sqlite3.Connection, query: str, pool: int, f: Filters
     ) -> _list[tuple[Memory, float]]:
-        """Full-text recall: the query's words (as FTS5 gets them) OR-ed into a tsquery, ranked
-        by ``ts_rank`` over the GIN-indexed ``tsv``; relevance scaled so the best is 1.0."""
-        terms = fts_terms(query)
-        if not terms:
-            return []
-        where, params = f.sql()
-        tsq = " || ".join([f"phraseto_tsquery('{_pg_schema.TS_CONFIG}', ?)"] * len(terms))
-        sql = (
-            f"SELECT {_PREFIXED}, ts_rank(m.tsv, q.q) AS r FROM memories m, (SELECT {tsq} AS q) q "
-            f"WHERE m.tsv @@ q.q{where} ORDER BY r DESC, m.seq LIMIT ?"
-        )
-        rows = self._raw.execute(translate_sql(sql), (*terms, *params, pool)).fetchall()
-        if not rows:
-            return []
-        top = max(float(r[-1]) for r in rows) or 1.0
-        return [(row_to_memory(r), max(0.0, float(r[-1])) / top) for r in rows]
+        """Full-text recall over the GIN-indexed ``tsv`` (``_pg_recall``: the words FTS5 gets,
+        pruned like FTS5's, ranked by ``ts_rank``); relevance scaled so the best is 1.0."""
+        return self._fulltext.recall(self._raw, query, pool, f, translate_sql)
 
 
 # Every public call that talks to the server retries as _retrying says (nested calls do not).

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 from _memory_helpers import HOSTILE_MARK, StubScanner, make_store
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from purpose_agent.core.modes import RunMode
 from purpose_agent.errors import ConfigurationError, ReadOnlyModeError, StoreUnavailableError
@@ -238,6 +240,15 @@ def test_recall_filters_scopes_and_unicode(store):
     ]:
         assert isinstance(store.retrieve(hostile), list)
     assert store.count() == 7
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=60))
+def test_any_text_is_a_valid_query(store, text):
+    if store.count() == 0:
+        _promoted(store, "Quote user text before matching it: it's a \\ back'slash \"case\"")
+    assert isinstance(store.retrieve(text), list)
+    store.retrieve_mixture(text)
 
 
 def test_mixture_of_heuristics(store):
@@ -543,3 +554,19 @@ def test_missing_postgres_binaries_fail_naming_make_install_test(monkeypatch):
     monkeypatch.setattr(_postgres, "_bindir", lambda: None)
     with pytest.raises(pytest.fail.Exception, match="make install-test"):
         _postgres.new_server()
+
+
+def test_postgres_recall_leaves_out_common_words_past_the_budget(pg_url):
+    with make_store(pg_url) as store:
+        for i in range(12):
+            store.add(
+                f"Open the file number {i} before reading it", K.SKILL_CARD, status=S.PROMOTED, dedupe="none"
+            )
+        rare = _promoted(store, "Open the file named zanzibar first")
+        store.conn.execute("ANALYZE memories")
+        recall, raw = store._fulltext, store._raw
+        lexemes = recall.lexemes(raw, ["file", "zanzibar", "absent"])
+        words = {t: f"'{lx[0]}'" for t, lx in lexemes.items()}
+        assert recall._prune(raw, words, lexemes, budget=5) == ["zanzibar"]  # "absent" matches nothing
+        assert recall._prune(raw, words, lexemes, budget=100) == ["zanzibar", "file"]
+        assert [r.memory.id for r in store.retrieve("zanzibar file", k=1)] == [rare]
