@@ -570,3 +570,17 @@ def test_postgres_recall_leaves_out_common_words_past_the_budget(pg_url):
         assert recall._prune(raw, words, lexemes, budget=5) == ["zanzibar"]  # "absent" matches nothing
         assert recall._prune(raw, words, lexemes, budget=100) == ["zanzibar", "file"]
         assert [r.memory.id for r in store.retrieve("zanzibar file", k=1)] == [rare]
+
+
+def test_a_team_shares_its_memory_through_a_postgresql_url(pg_url):
+    import purpose_agent as pa
+
+    team = pa.purpose("Help me write Python code", model=pa.ScriptedModel([]), memory=pg_url)
+    assert type(team.store).__name__ == "PostgresStore"
+    assert all(spark.store is team.store for spark in team.members.values())
+    team.teach("Answer with SI units unless the user asks otherwise")
+    with MemoryStore.connect(pg_url, mode=EVAL, embedder=None) as other_machine:
+        assert [m.text for m in other_machine.list(status=S.PROMOTED)] == [
+            "Answer with SI units unless the user asks otherwise"
+        ]
+    team.store.close()
