@@ -584,3 +584,17 @@ def test_a_team_shares_its_memory_through_a_postgresql_url(pg_url):
             "Answer with SI units unless the user asks otherwise"
         ]
     team.store.close()
+
+
+def test_two_memory_spaces_in_two_schemas_of_one_database(pg_url):
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("CREATE SCHEMA team_a")
+        admin.execute("CREATE SCHEMA team_b")
+    for schema in ("team_a", "team_b"):
+        with make_store(f"{pg_url}&options=-csearch_path%3D{schema}") as store:
+            _promoted(store, f"The {schema} lesson: café caches are warm")
+            assert [r.memory.text for r in store.retrieve("cafe caches")] == [
+                f"The {schema} lesson: café caches are warm"
+            ]
