@@ -221,7 +221,7 @@ def main() -> None:
     if args.backend == "postgres" and not args.pg_url:
         ap.error("--backend postgres needs --pg-url (or PURPOSE_AGENT_PG_URL); see docs/SCALE_OUT.md")
     pg_url = args.pg_url if args.backend == "postgres" else None
-    print(f"backend: {args.backend}")
+    print(f"backend: {args.backend}; load average before: {os.getloadavg()[0]:.2f} (1 min)")
     print(
         f"{'memories':>9} {'build s':>8} {'open ms':>8} {'retrieve p50/p95 ms':>21} {'mixture p50/p95 ms':>20}"
     )
@@ -233,6 +233,7 @@ def main() -> None:
             f"{r['mixture_p50_ms']:>9.2f} / {r['mixture_p95_ms']:<8.2f}"
         )
     print("(build s = nan: store reused from the cache; bar: retrieve p95 < 20 ms at 100k)")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
