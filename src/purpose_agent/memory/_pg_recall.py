@@ -3,7 +3,7 @@
 The words are those SQLite gets (``retrieval.fts_terms``). Each word becomes its lexemes under
 the ``purpose_agent`` text search configuration (asked of the server once per word, then
 cached), and the words are OR-ed. As on SQLite, very common words are left out of a query when
-the rarer ones already match enough memories (``retrieval.MATCH_BUDGET``): ranking thousands of
+the rarer ones already match enough memories (``PG_MATCH_BUDGET``): ranking thousands of
 matches of "file" or "the" is what makes full-text recall slow on a large library, and those
 words carry little weight. A word's document frequency is estimated from the planner's
 statistics of the ``tsv`` column (``pg_stats.most_common_elems``, kept by ANALYZE and
@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from purpose_agent.memory._pg_schema import TS_CONFIG
 from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
-from purpose_agent.memory.retrieval import MATCH_BUDGET, Filters, fts_terms
+from purpose_agent.memory.retrieval import Filters, fts_terms
 from purpose_agent.memory.types import Memory
 
 if TYPE_CHECKING:
     import psycopg
 
+#: Most matches ranked per query (FTS5's is ``retrieval.MATCH_BUDGET``): ``ts_rank`` per row
+#: costs more than FTS5's bm25, so fewer common words are kept once rare ones match enough.
+PG_MATCH_BUDGET = 1000
 STATS_TTL_S = 60.0
 LEXEME_CACHE_MAX = 20_000
 _PREFIXED = ", ".join(f"m.{c.strip()}" for c in MEMORY_COLUMNS.split(","))
@@ -123,7 +126,7 @@ class Recall:
             return []
         lexemes = {t: lx for t, lx in self.lexemes(raw, terms).items() if lx}
         words = {t: " & ".join(_quote(x) for x in lx) for t, lx in lexemes.items()}
-        kept = self._prune(raw, words, lexemes, max(MATCH_BUDGET, 20 * pool))
+        kept = self._prune(raw, words, lexemes, max(PG_MATCH_BUDGET, 20 * pool))
         if not kept:
             return []
         tsquery = " | ".join(f"({words[t]})" for t in kept)

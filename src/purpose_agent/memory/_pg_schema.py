@@ -135,8 +135,13 @@ CREATE TABLE embeddings (
 );
 """
 
+# the Mixture-of-Heuristics' always-on memories (highest trust x Q of a status) read in index order
+_V3 = """
+CREATE INDEX memories_shared ON memories (status, (trust * q) DESC, seq);
+"""
+
 #: Ordered migrations: version -> DDL script. Append only; never edit a released one.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
