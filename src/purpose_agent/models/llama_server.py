@@ -20,11 +20,17 @@ The child dies with its parent: on Linux it gets ``PR_SET_PDEATHSIG`` = SIGKILL 
 keeper thread that lives as long as the server, because the signal follows the thread that
 forked), and ``close()``/``atexit`` stop it on a normal exit.
 
-Cores are never oversubscribed by this process: threads per server ≤ available cores, and the
-threads of all servers started here together ≤ available cores (else ``ConfigurationError``).
-Another model process on the machine (``llama-server``, ``llama-bench``, a python with
-``libllama`` loaded) gives a ``RuntimeWarning`` naming its pid: two llama.cpp processes of 2
-threads each on 2 cores run 10x slower.
+Cores are never oversubscribed (threads × processes ≤ cores; two llama.cpp processes of 2
+threads each on 2 cores run 10x slower):
+
+- within this process, threads per server ≤ available cores and the threads of all servers
+  started here together ≤ available cores, else ``ConfigurationError``;
+- across processes, another process with a model loaded on the same cores (``llama-server``,
+  ``llama-bench``, or any process with a ``.gguf`` file mapped, e.g. an in-process
+  ``LocalBackend``) makes ``start()`` warn and wait for it to finish (``when_busy="wait"``,
+  the default: a queue), or fail at once (``"error"``: ``CoresBusyError``), or only warn
+  (``"warn"``). Servers of several purpose-agent processes start one at a time under a lock
+  file in the temp dir, so two queued processes do not both start when the cores free up.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import ctypes
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -46,31 +53,39 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 import httpx
 
 from purpose_agent.errors import BackendError, ConfigurationError, ModelFileError
 from purpose_agent.models import catalog
-from purpose_agent.models._http import RetryPolicy, loads_or_none
-from purpose_agent.models.base import Message, RawCompletion, Usage
+from purpose_agent.models._http import ClientPool, RetryPolicy, loads_or_none
+from purpose_agent.models.base import Message, RawCompletion, Usage, closing_stream
 from purpose_agent.models.openai_compat import OpenAICompatibleBackend
 
 __all__ = [
     "SERVER_ENV",
     "ContextOverflowError",
+    "CoresBusyError",
     "LlamaServer",
     "LlamaServerBackend",
     "LlamaServerError",
+    "ModelProcess",
     "PortInUseError",
     "ServerBinaryNotFoundError",
     "ServerConfig",
     "available_cores",
     "build_command",
     "find_server_binary",
+    "model_processes",
 ]
 
 SERVER_ENV = "PURPOSE_AGENT_LLAMA_SERVER"
@@ -98,6 +113,10 @@ class PortInUseError(LlamaServerError, ConfigurationError):
 
 class ContextOverflowError(LlamaServerError):
     """The request (prompt + max_tokens) does not fit in a slot's context."""
+
+
+class CoresBusyError(LlamaServerError, ConfigurationError):
+    """Another process has a model loaded on the cores this server would use."""
 
 
 # ---------------------------------------------------------------------------- binary lookup
@@ -233,33 +252,146 @@ _RUNNING: set[LlamaServer] = set()  # started here and not stopped (stopped at e
 _RUNNING_LOCK = threading.Lock()
 
 
-def other_model_processes(exclude: Sequence[int] = ()) -> list[tuple[int, str]]:
-    """(pid, command) of other processes of this user running llama.cpp: llama-server /
-    llama-bench, or any process with libllama loaded (e.g. an in-process LocalBackend). Linux only;
-    an empty list elsewhere."""
+@dataclass(frozen=True, slots=True)
+class ModelProcess:
+    """Another process of this user running llama.cpp, as seen in ``/proc``."""
+
+    pid: int
+    command: str
+    #: ``--threads``/``-t`` from its command line; None when not given there
+    threads: int | None
+    #: a model is loaded or loading (a llama.cpp tool by name, or a ``.gguf`` file mapped);
+    #: False: only the library is loaded (e.g. ``import llama_cpp``), which uses no core
+    loaded: bool
+    #: the cores it may run on (None: unknown)
+    cpus: frozenset[int] | None = None
+
+    def threads_on(self, cores: int) -> int:
+        """Threads it runs on our cores: its ``--threads``, else all of them."""
+        return min(self.threads, cores) if self.threads else cores
+
+
+_THREADS_ARG = re.compile(r"^(?:--threads|-t)(?:=(\d+))?$")
+
+
+def _threads_from(argv: Sequence[str]) -> int | None:
+    for i, arg in enumerate(argv):
+        m = _THREADS_ARG.match(arg)
+        if m is None:
+            continue
+        value = m.group(1) or (argv[i + 1] if i + 1 < len(argv) else "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def _cpu_list(text: str) -> frozenset[int] | None:
+    """``Cpus_allowed_list`` of /proc/<pid>/status ("0-1,4") as a set."""
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        return None
+    return frozenset(cpus) or None
+
+
+def model_processes(exclude: Sequence[int] = ()) -> list[ModelProcess]:
+    """Other processes of this user running llama.cpp: a llama.cpp tool by name
+    (``llama-server``, ``llama-bench``...), or any process with a ``.gguf`` file mapped (a model
+    loaded by llama-cpp-python), or with ``libllama`` loaded and no model (``loaded=False``).
+    Linux only; an empty list elsewhere."""
     proc = Path("/proc")
     if not proc.is_dir():
         return []
     skip = {os.getpid(), *exclude}
-    found: list[tuple[int, str]] = []
+    found: list[ModelProcess] = []
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) in skip:
             continue
         try:
-            if "\nState:\tZ" in (entry / "status").read_text():
+            status = (entry / "status").read_text()
+            if "\nState:\tZ" in status:
                 continue  # a zombie waiting to be reaped runs nothing
             comm = (entry / "comm").read_text().strip()
-            if comm in _MODEL_PROCESS_NAMES:
-                hit = True
-            else:
+            loaded = comm in _MODEL_PROCESS_NAMES
+            library = loaded
+            if not loaded:
                 with (entry / "maps").open("rb") as f:
-                    hit = any(b"libllama" in line or b"libggml" in line for line in f)
-            if hit:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                found.append((int(entry.name), cmd.strip()[:160] or comm))
+                    for line in f:
+                        if line.rstrip().endswith(b".gguf"):
+                            loaded = library = True
+                            break
+                        library = library or b"libllama" in line or b"libggml" in line
+            if not library:
+                continue
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            cpus = next(
+                (
+                    _cpu_list(ln.split(":", 1)[1])
+                    for ln in status.splitlines()
+                    if ln.startswith("Cpus_allowed_list:")
+                ),
+                None,
+            )
+            found.append(
+                ModelProcess(
+                    int(entry.name), " ".join(argv).strip()[:160] or comm, _threads_from(argv), loaded, cpus
+                )
+            )
         except OSError:  # gone, or not ours
             continue
     return found
+
+
+def other_model_processes(exclude: Sequence[int] = ()) -> list[tuple[int, str]]:
+    """(pid, command) of ``model_processes``."""
+    return [(p.pid, p.command) for p in model_processes(exclude)]
+
+
+#: seconds between two looks at the other model processes while waiting for cores
+BUSY_POLL_S = 2.0
+_LOCK_NAME = "purpose-agent-llama-server.lock"
+
+
+def _lock_path() -> Path:
+    return Path(tempfile.gettempdir()) / _LOCK_NAME
+
+
+@contextlib.contextmanager
+def _start_lock(timeout: float) -> Iterator[None]:
+    """Machine-wide: one purpose-agent process at a time checks the cores and starts a server
+    (an ``flock`` on a file in the temp dir, released when the holder exits or dies)."""
+    fd: int | None = None
+    path = _lock_path()
+    if fcntl is not None:
+        for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+            try:
+                fd = os.open(path, flags, 0o666)
+                break
+            except OSError:
+                continue
+    if fd is None:  # no lock possible (another user's file, no fcntl): check without it
+        yield
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CoresBusyError(
+                        f"another process kept starting a llama-server for {timeout:.0f} s (lock "
+                        f"{path}). Fix: wait for it, or pass "
+                        "oversubscribe=True to start anyway"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -280,6 +412,9 @@ def _free_port(host: str) -> int:
 
 
 # ---------------------------------------------------------------------------- the process
+WhenBusy = Literal["wait", "error", "warn"]
+
+
 class LlamaServer:
     """One llama-server child process on 127.0.0.1.
 
@@ -287,6 +422,11 @@ class LlamaServer:
     ``GET /health`` to answer 200 within ``start_timeout`` seconds and raises a clear error when the
     process exits first (port taken, model that does not load, bad flag). ``stop()`` terminates
     it (SIGTERM, then SIGKILL after 10 s); it also runs at interpreter exit.
+
+    ``when_busy`` says what ``start()`` does when another process has a model loaded on the cores
+    this server would use: ``"wait"`` (warn, then wait up to ``busy_timeout`` seconds for it to
+    end: a queue), ``"error"`` (``CoresBusyError`` at once) or ``"warn"`` (start anyway).
+    ``oversubscribe=True`` skips every core check.
     """
 
     def __init__(
@@ -296,18 +436,25 @@ class LlamaServer:
         binary: str | os.PathLike[str] | None = None,
         start_timeout: float = 180.0,
         oversubscribe: bool = False,
+        when_busy: WhenBusy = "wait",
+        busy_timeout: float = 1800.0,
     ) -> None:
         cfg.validate()
+        if when_busy not in ("wait", "error", "warn"):
+            raise ConfigurationError(f"when_busy must be 'wait', 'error' or 'warn', got {when_busy!r}")
         self.cfg = cfg
         self.binary = find_server_binary(binary)
         self.start_timeout = start_timeout
         self.oversubscribe = oversubscribe
+        self.when_busy: WhenBusy = when_busy
+        self.busy_timeout = busy_timeout
         self.port: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._keeper: threading.Thread | None = None
+        self._ready = False  # start() finished: /health answered
 
     # --------------------------------------------------------------------------- properties
     @property
@@ -332,6 +479,11 @@ class LlamaServer:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def ready(self) -> bool:
+        """Started and serving (``running`` is already true while the model loads)."""
+        return self._ready and self.running
 
     def command(self, port: int | None = None) -> list[str]:
         return build_command(self.binary, self.cfg, port if port is not None else (self.port or 0))
@@ -361,15 +513,50 @@ class LlamaServer:
                 "backend (it serves concurrent calls in parallel slots), close the other first "
                 "(await backend.aclose()), or pass oversubscribe=True"
             )
-        foreign = other_model_processes(exclude=[s.pid for s in others if s.pid is not None])
-        if foreign:
-            desc = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in foreign[:5])
-            warnings.warn(
-                f"another llama.cpp process runs on these {cores} cores ({desc}); two model processes "
-                "slow each other down 10x or more. Stop it before benchmarking or serving.",
-                RuntimeWarning,
-                stacklevel=3,
+        mine = {s.pid for s in others if s.pid is not None}
+        try:
+            ours: frozenset[int] | None = frozenset(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - non-Linux
+            ours = None
+        deadline = time.monotonic() + self.busy_timeout
+        warned = False
+        while True:
+            busy = [
+                p
+                for p in model_processes(exclude=list(mine))
+                if p.loaded and (ours is None or p.cpus is None or p.cpus & ours)
+            ]
+            taken = sum(p.threads_on(cores) for p in busy)
+            if not busy or used + taken + self.threads <= cores:
+                return
+            desc = "; ".join(f"pid {p.pid} ({p.threads_on(cores)} threads): {p.command}" for p in busy[:5])
+            what = (
+                f"another process has a llama.cpp model loaded on these {cores} cores ({desc}); "
+                f"{self.threads} more threads would oversubscribe them (threads x processes > cores: "
+                "every call 10x slower)"
             )
+            if self.when_busy == "error":
+                raise CoresBusyError(
+                    f"{what}. Fix: stop it first, or pass when_busy='wait' to queue behind it "
+                    "(oversubscribe=True starts anyway)"
+                )
+            if self.when_busy == "warn":
+                warnings.warn(f"{what}; starting anyway (when_busy='warn')", RuntimeWarning, stacklevel=4)
+                return
+            if time.monotonic() > deadline:
+                raise CoresBusyError(
+                    f"{what}; waited {self.busy_timeout:.0f} s for it to finish. Fix: stop it, or a "
+                    "bigger busy_timeout (oversubscribe=True starts anyway)"
+                )
+            if not warned:
+                warnings.warn(
+                    f"{what}; waiting up to {self.busy_timeout:.0f} s for it to finish before starting "
+                    "llama-server (when_busy='error' fails instead)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                warned = True
+            time.sleep(BUSY_POLL_S)
 
     def start(self) -> LlamaServer:
         """Launch the server and wait until it is ready. Idempotent while it runs."""
@@ -382,24 +569,34 @@ class LlamaServer:
                     f"port {self.cfg.port} on {self.cfg.host} is already in use by another process. "
                     "Fix: pass port=0 (a free port is picked) or stop the process listening there"
                 )
-            self._check_cores()
-            for attempt in range(3):
-                port = self.cfg.port if explicit else _free_port(self.cfg.host)
-                try:
-                    self._launch(port)
-                    self._wait_ready()
-                except PortInUseError:
-                    self._kill(remove_log=True)
-                    if explicit or attempt == 2:
-                        raise
-                    continue  # another process took the free port between our check and the bind
-                except BaseException:
-                    self._kill(remove_log=True)
+            guard = (
+                contextlib.nullcontext()
+                if self.oversubscribe
+                else _start_lock(self.busy_timeout + self.start_timeout + 60)
+            )
+            with guard:  # one process at a time: it sees the servers the others started
+                return self._start_locked(explicit)
+
+    def _start_locked(self, explicit: bool) -> LlamaServer:
+        self._check_cores()
+        for attempt in range(3):
+            port = self.cfg.port if explicit else _free_port(self.cfg.host)
+            try:
+                self._launch(port)
+                self._wait_ready()
+            except PortInUseError:
+                self._kill(remove_log=True)
+                if explicit or attempt == 2:
                     raise
-                with _RUNNING_LOCK:
-                    _RUNNING.add(self)
-                return self
-            raise AssertionError("unreachable")  # pragma: no cover
+                continue  # another process took the free port between our check and the bind
+            except BaseException:
+                self._kill(remove_log=True)
+                raise
+            with _RUNNING_LOCK:
+                _RUNNING.add(self)
+            self._ready = True
+            return self
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _launch(self, port: int) -> None:
         fd, log = tempfile.mkstemp(prefix="purpose-agent-llama-server-", suffix=".log")
@@ -487,6 +684,7 @@ class LlamaServer:
 
     # ------------------------------------------------------------------------------- stop
     def _kill(self, *, remove_log: bool = False) -> None:
+        self._ready = False
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -520,6 +718,14 @@ class LlamaServer:
             f"llama-server (pid {self.proc.pid}) exited with code {code}. Log:\n{self.log_tail()}\n"
             "Fix: check the log; a new call restarts it"
         )
+
+    def wait_dead(self, timeout: float) -> LlamaServerError | None:
+        """``dead_error()`` after waiting up to ``timeout`` s for the process to exit."""
+        proc = self.proc
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=timeout)
+        return self.dead_error()
 
     def __enter__(self) -> LlamaServer:
         return self.start()
@@ -564,13 +770,18 @@ class LlamaServerBackend(OpenAICompatibleBackend):
     ``parallel`` slots of ``ctx_per_slot`` tokens each decode concurrent calls together; every
     request carries its own JSON schema, seed and ``cache_prompt``. The server starts on the
     first call (or ``start()``) and stops on ``aclose()``/``close()`` or at exit.
+
+    Every call streams the server's SSE events (``stream_tokens`` sinks and ``astream`` get the
+    tokens as they are decoded, schema-constrained or not). HTTP connections are kept alive:
+    one ``httpx.AsyncClient`` per event loop and one ``httpx.Client`` (``tokenize``) per backend,
+    closed by ``close()``/``aclose()``.
     """
 
     constrained = True
 
     def __init__(
         self,
-        name: str = catalog.DEFAULT_LOCAL_MODEL,
+        name: str | None = None,
         *,
         model_path: str | os.PathLike[str] | None = None,
         parallel: int = 4,
@@ -583,10 +794,15 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         request_timeout: float = 900.0,
         extra_args: Sequence[str] = (),
         oversubscribe: bool = False,
+        when_busy: WhenBusy = "wait",
+        busy_timeout: float = 1800.0,
         verify: bool = False,
     ) -> None:
         if model_path is None and str(name).endswith(".gguf"):
-            model_path, name = name, Path(name).stem
+            model_path = name
+        if name is None or str(name).endswith(".gguf"):
+            # named after the file it serves (a cost table must not take it for the default model)
+            name = Path(model_path).stem if model_path is not None else catalog.DEFAULT_LOCAL_MODEL
         if model_path is not None:
             path = Path(model_path)
             if not path.is_file():
@@ -606,7 +822,12 @@ class LlamaServerBackend(OpenAICompatibleBackend):
             extra_args=tuple(extra_args),
         )
         self.server = LlamaServer(
-            cfg, binary=binary, start_timeout=start_timeout, oversubscribe=oversubscribe
+            cfg,
+            binary=binary,
+            start_timeout=start_timeout,
+            oversubscribe=oversubscribe,
+            when_busy=when_busy,
+            busy_timeout=busy_timeout,
         )
         super().__init__(
             name,
@@ -616,6 +837,11 @@ class LlamaServerBackend(OpenAICompatibleBackend):
             schema_mode="json_object",
             retry=RetryPolicy(attempts=1, timeout=request_timeout),
         )
+        #: one kept-alive client per event loop for the calls (loopback: no proxy from the env)
+        self._pool = ClientPool(self._new_async_client)
+        self._sync: httpx.Client | None = None
+        self._sync_lock = threading.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
         self.name = f"local-server:{name}"
         self.seed = seed
         #: reuse the KV prefix a slot already holds (False: evaluate every prompt in full)
@@ -643,25 +869,61 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         return self
 
     async def _ensure_started(self) -> None:
-        if not self.server.running:
+        if not self.server.ready:  # also while another call's start() is loading the model: wait for it
             await asyncio.to_thread(self.start)
 
     def reseed(self, seed: int) -> None:
         """The seed sent with every following request."""
         self.seed = seed
 
+    def _new_async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=self._transport,
+            timeout=httpx.Timeout(self.retry.timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=max(8, 2 * self.parallel)),
+            trust_env=False,
+        )
+
+    def _client(self) -> httpx.Client:
+        """The backend's sync client (``tokenize``), created on first use."""
+        with self._sync_lock:
+            if self._sync is None or self._sync.is_closed:
+                self._sync = httpx.Client(timeout=60.0, trust_env=False)
+            return self._sync
+
+    def _close_sync_client(self) -> None:
+        with self._sync_lock:
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
     def close(self) -> None:
+        """Close the HTTP clients and stop the server (a later call starts it again)."""
+        self._close_sync_client()
+        if self._pool.clients():
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is None:
+                asyncio.run(self._pool.aclose())
+            else:  # sync close() inside a running loop: close its client on that loop, soon
+                task = loop.create_task(self._pool.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
         self.server.stop()
 
     async def aclose(self) -> None:
+        self._close_sync_client()
+        await self._pool.aclose()
         await asyncio.to_thread(self.server.stop)
 
     def tokenize(self, text: str) -> list[int]:
         """The model's own tokenizer (the server's ``/tokenize``), without special tokens."""
-        if not self.server.running:
+        if not self.server.ready:
             self.start()
-        resp = httpx.post(
-            f"{self.server.url}/tokenize", json={"content": text, "add_special": False}, timeout=60
+        resp = self._client().post(
+            f"{self.server.url}/tokenize", json={"content": text, "add_special": False}
         )
         resp.raise_for_status()
         return [int(t) for t in resp.json()["tokens"]]
@@ -701,60 +963,73 @@ class LlamaServerBackend(OpenAICompatibleBackend):
 
         Every call streams, also ``_generate``: the server notices a closed connection at its next
         write, so a cancelled call frees its slot at once. (A non-streamed request is only checked
-        after 1 s with no result for any request, which a busy server may never have.)"""
+        after 1 s with no result for any request, which a busy server may never have.) Closing the
+        response early closes its connection; the others stay in the pool."""
         await self._ensure_started()
         payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
         hint = f", max_tokens={payload.get('max_tokens')}"
-        async with httpx.AsyncClient(timeout=self.retry.timeout, trust_env=False) as client:
-            try:
-                async with client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as resp:
-                    if resp.status_code >= 400:
-                        await resp.aread()
-                        self._raise_for_response(resp, hint)
-                    async for line in resp.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        body = line[5:].strip()
-                        if body == "[DONE]":
-                            return
-                        event = loads_or_none(body)
-                        if event is None:
-                            continue
-                        if "error" in event:
-                            err = json.dumps(event["error"])[:800]
-                            if _context_error(err):
-                                raise ContextOverflowError(
-                                    f"{self.name}: {err} (a slot holds ctx_per_slot={self.ctx_per_slot} "
-                                    f"tokens{hint}). Fix: a bigger ctx_per_slot or a shorter prompt"
-                                )
-                            raise LlamaServerError(f"{self.name}: {err}")
-                        yield event
-            except httpx.TransportError as exc:
-                dead = self.server.dead_error()
-                if dead is not None:
-                    raise dead from exc
-                raise LlamaServerError(f"{self.name}: request to llama-server failed: {exc!r}") from exc
+        client = await self._pool.get()
+        url = f"{self.base_url}/chat/completions"
+        try:
+            async with client.stream("POST", url, json=payload, timeout=self.retry.timeout) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    self._raise_for_response(resp, hint)
+                done = False
+                async for line in resp.aiter_lines():
+                    # read on to the end of the body after [DONE]: a fully read response
+                    # gives its connection back to the pool (an unread one is closed)
+                    if done or not line.startswith("data:"):
+                        continue
+                    body = line[5:].strip()
+                    if body == "[DONE]":
+                        done = True
+                        continue
+                    event = loads_or_none(body)
+                    if event is None:
+                        continue
+                    if "error" in event:
+                        err = json.dumps(event["error"])[:800]
+                        if _context_error(err):
+                            raise ContextOverflowError(
+                                f"{self.name}: {err} (a slot holds ctx_per_slot={self.ctx_per_slot} "
+                                f"tokens{hint}). Fix: a bigger ctx_per_slot or a shorter prompt"
+                            )
+                        raise LlamaServerError(f"{self.name}: {err}")
+                    yield event
+        except httpx.TransportError as exc:
+            # a dying server drops its connections before it is seen to exit: give it a moment
+            dead = await asyncio.to_thread(self.server.wait_dead, 2.0)
+            if dead is not None:
+                raise dead from exc
+            raise LlamaServerError(f"{self.name}: request to llama-server failed: {exc!r}") from exc
 
-    async def _generate(
+    async def _generate_stream(
         self,
         messages: Sequence[Message],
         schema: Mapping[str, Any] | None,
         *,
         max_tokens: int,
         temperature: float,
-    ) -> RawCompletion:
+    ) -> AsyncIterator[str | RawCompletion]:
+        """The server's SSE stream, constrained by ``schema`` when given: text chunks as the
+        slot decodes them, then the whole reply with usage (``processed_prompt_tokens`` from
+        the server's ``timings.prompt_n``: what this request evaluated after its KV prefix)."""
         parts: list[str] = []
         finish: str | None = None
         usage: dict[str, Any] = {}
         t: dict[str, Any] = {}
-        async for event in self._events(self._payload(messages, schema, max_tokens, temperature)):
-            for choice in event.get("choices") or ():
-                delta = (choice.get("delta") or {}).get("content")
-                if delta:
-                    parts.append(delta)
-                finish = choice.get("finish_reason") or finish
-            usage = event.get("usage") or usage
-            t = event.get("timings") or t
+        events = self._events(self._payload(messages, schema, max_tokens, temperature))
+        async with closing_stream(events):  # leaving early closes the response: the slot is freed
+            async for event in events:
+                for choice in event.get("choices") or ():
+                    delta = (choice.get("delta") or {}).get("content")
+                    if delta:
+                        parts.append(delta)
+                        yield delta
+                    finish = choice.get("finish_reason") or finish
+                usage = event.get("usage") or usage
+                t = event.get("timings") or t
         timings = _Timings(
             t.get("prompt_n"),
             t.get("cache_n"),
@@ -769,18 +1044,27 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         if processed is None:
             cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
             processed = prompt - int(cached) if cached is not None else None
-        return RawCompletion(
+        yield RawCompletion(
             "".join(parts), Usage(prompt, int(usage.get("completion_tokens") or 0), processed), finish
         )
 
-    async def _stream(
-        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
-    ) -> AsyncIterator[str]:
-        async for event in self._events(self._payload(messages, None, max_tokens, temperature)):
-            for choice in event.get("choices") or ():
-                delta = (choice.get("delta") or {}).get("content")
-                if delta:
-                    yield delta
+    async def _generate(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        *,
+        max_tokens: int,
+        temperature: float,
+    ) -> RawCompletion:
+        final: RawCompletion | None = None
+        stream = self._generate_stream(messages, schema, max_tokens=max_tokens, temperature=temperature)
+        async with closing_stream(stream):
+            async for item in stream:
+                if isinstance(item, RawCompletion):
+                    final = item
+        if final is None:  # pragma: no cover - _generate_stream always ends with one
+            raise LlamaServerError(f"{self.name}: the stream ended without a reply")
+        return final
 
     def __repr__(self) -> str:
         return f"LlamaServerBackend({self.name!r}, {self.server!r})"

@@ -33,6 +33,12 @@ def _exe(path: Path, body: str = "#!/bin/sh\nexit 0\n") -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_other_model_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real model process on this machine (a benchmark) must not make these starts queue."""
+    monkeypatch.setattr(ls, "model_processes", lambda exclude=(): [])
+
+
 @pytest.fixture
 def no_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No llama-server anywhere: env unset, a fake sys.executable dir, an empty PATH."""
