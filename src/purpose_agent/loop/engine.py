@@ -316,7 +316,7 @@ class Engine:
         try:
             await self._open(run)
         except Exception as exc:
-            self._fail(run, "start", exc)
+            await self._afail(run, "start", exc)
         except BaseException as exc:  # cancelled: record it, leave no file open
             self._abort(run, exc)
             raise
@@ -352,6 +352,13 @@ class Engine:
         run.stop_reason = f"error: {type(exc).__name__}"
         self._emit(run, ev.ErrorRaised(where=where, message=repr(exc)))
         result = self.finish(run)
+        raise RunFailedError(result, exc) from exc
+
+    async def _afail(self, run: Run, where: str, exc: Exception) -> NoReturn:
+        """:meth:`_fail` with the learning awaited (:meth:`afinish`)."""
+        run.stop_reason = f"error: {type(exc).__name__}"
+        self._emit(run, ev.ErrorRaised(where=where, message=repr(exc)))
+        result = await self.afinish(run)
         raise RunFailedError(result, exc) from exc
 
     async def astep(self, run: Run) -> Step:
@@ -553,9 +560,9 @@ class Engine:
         """Without ground truth, Φ decides success only when it is trusted enough."""
         return phi >= self.phi_threshold and weight >= self.anomaly_policy.min_phi_weight
 
-    def finish(self, run: Run) -> TaskResult:
+    def _result(self, run: Run) -> TaskResult:
         """The result of ``run``: success from ground truth when known, else from a trusted Φ;
-        a run that ended in an error never succeeds. Learns, records ``task_end``, closes the trace."""
+        a run that ended in an error never succeeds."""
         outcome = run.outcome
         if run.stop_reason.startswith("error"):
             success = False
@@ -583,21 +590,19 @@ class Engine:
         self._runs += 1
         self._successes += int(success)
         self._usage = self._usage + run.usage
-        if self.memory is not None:
-            try:
-                for event in self.memory.after_task(result, self.mode):
-                    self._emit(run, event)
-            except Exception as exc:
-                self._emit(run, ev.ErrorRaised(where="memory.learn", message=repr(exc)))
+        return result
+
+    def _end(self, run: Run, result: TaskResult) -> TaskResult:
+        """After learning: calibration from ground truth, ``task_end``, the trace closed."""
         if self.meta_reward:
             self._meta_reward(run, result)
         self._emit(
             run,
             ev.TaskEnded(
-                success=success,
+                success=result.success,
                 final_phi=run.phi,
                 steps=len(run.steps),
-                outcome=outcome,
+                outcome=result.outcome,
                 stop_reason=result.stop_reason,
                 wall_time_s=result.wall_time_s,
             ),
@@ -606,6 +611,39 @@ class Engine:
         if run.trace is not None:
             run.trace.close()
         return result
+
+    async def afinish(self, run: Run) -> TaskResult:
+        """The result of ``run`` (see :meth:`_result`). Learns (the memory hook's
+        ``aafter_task`` is awaited: the event loop runs on while the distiller and the gate
+        do), records ``task_end``, closes the trace."""
+        result = self._result(run)
+        if self.memory is not None:
+            learn = getattr(self.memory, "aafter_task", None)
+            try:
+                if callable(learn):
+                    events = await learn(result, self.mode)
+                else:  # a hook with only the sync method
+                    events = self.memory.after_task(result, self.mode)
+                for event in events:
+                    self._emit(run, event)
+            except Exception as exc:
+                self._emit(run, ev.ErrorRaised(where="memory.learn", message=repr(exc)))
+            except BaseException as exc:  # cancelled while learning: record it, leave no file open
+                self._abort(run, exc)
+                raise
+        return self._end(run, result)
+
+    def finish(self, run: Run) -> TaskResult:
+        """Sync form of :meth:`afinish` (the memory hook's ``after_task``), for callers that
+        drive the steps themselves."""
+        result = self._result(run)
+        if self.memory is not None:
+            try:
+                for event in self.memory.after_task(result, self.mode):
+                    self._emit(run, event)
+            except Exception as exc:
+                self._emit(run, ev.ErrorRaised(where="memory.learn", message=repr(exc)))
+        return self._end(run, result)
 
     def _meta_reward(self, run: Run, result: TaskResult) -> None:
         """Judgments checked against ground truth become calibration examples (see
@@ -746,11 +784,11 @@ class Engine:
                 await self.astep(run)
         except Exception as exc:
             # a backend failure ends the run with what was done so far; nothing is lost
-            self._fail(run, "step", exc)
+            await self._afail(run, "step", exc)
         except BaseException as exc:  # cancelled: record it, leave no file open
             self._abort(run, exc)
             raise
-        return self.finish(run)
+        return await self.afinish(run)
 
     def run_task(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> TaskResult:
         return run_sync(lambda: self.arun_task(purpose, initial_state, max_steps))

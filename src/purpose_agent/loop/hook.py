@@ -12,6 +12,7 @@ from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import ConfigurationError
 from purpose_agent.loop.attempts import current_attempt, failure_note, should_retry, with_note
+from purpose_agent.loop.learning import decision_events
 from purpose_agent.memory.ci import MemoryCI
 from purpose_agent.memory.compiler import compile_memories
 from purpose_agent.memory.distiller import Distiller
@@ -78,7 +79,9 @@ class StoreMemoryHook:
         force_include: Sequence[str] = (),
         force_exclude: Sequence[str] = (),
     ) -> None:
-        self.store = store if mode is None or store.mode is mode else store.with_mode(mode)
+        self._owns_store = not (mode is None or store.mode is mode)
+        self.store = store if not self._owns_store else store.with_mode(mode)  # type: ignore[arg-type]
+        self._held_out = False
         self.llm = llm
         self.distill = distill
         self.ci = ci
@@ -119,38 +122,54 @@ class StoreMemoryHook:
         compiled = compile_memories(safe, budget_tokens=self.budget_tokens, count_tokens=self.count_tokens)
         return with_note(compiled.text), list(compiled.ids)
 
-    def _candidates(self, result: TaskResult, out: list[ev.Event]) -> list[str]:
-        """New candidate ids from every source; the distiller is one more source, never the only one."""
+    def _sourced(self, result: TaskResult, out: list[ev.Event]) -> list[str]:
+        """Candidate ids from the grounded sources (one failing source must not lose the others)."""
         new_ids: list[str] = []
         for source in self.sources:
             try:
                 new_ids += source(self.store, result)
-            except Exception as exc:  # one failing source must not lose the others
+            except Exception as exc:
                 out.append(ev.ErrorRaised(where="memory.harvest", message=repr(exc)))
-        if self.llm is not None:
-            new_ids += Distiller(self.llm, store=self.store).learn(result)
+        return new_ids
+
+    def _proposed(self, new_ids: list[str], out: list[ev.Event]) -> list[str]:
         new_ids = list(dict.fromkeys(new_ids))
         for mid in new_ids:
             m = self.store.get(mid)
             out.append(ev.CandidateProposed(memory_id=mid, memory_kind=m.kind.value, text=m.text[:300]))
         return new_ids
 
-    def after_task(self, result: TaskResult, mode: RunMode) -> list[ev.Event]:
+    async def _acandidates(self, result: TaskResult, out: list[ev.Event]) -> list[str]:
+        """New candidate ids from every source; the distiller is one more source, never the only one."""
+        new_ids = self._sourced(result, out)
+        if self.llm is not None:
+            new_ids += await Distiller(self.llm, store=self.store).alearn(result)
+        return self._proposed(new_ids, out)
+
+    def _candidates(self, result: TaskResult, out: list[ev.Event]) -> list[str]:
+        """Sync form of :meth:`_acandidates`."""
+        new_ids = self._sourced(result, out)
+        if self.llm is not None:
+            new_ids += Distiller(self.llm, store=self.store).learn(result)
+        return self._proposed(new_ids, out)
+
+    def _credit(self, result: TaskResult, mode: RunMode, out: list[ev.Event]) -> bool:
+        """Inclusions recorded and credited, the attempt series told: True when the run is to be
+        learned from now (``LEARNING_TRAIN``, not a retried attempt)."""
         if mode is RunMode.EVAL_TEST:
-            return []
-        out: list[ev.Event] = []
+            return False
         ids = list(result.memory_ids)
         if ids:
             self.store.record_inclusion(ids, result.run_id)
         if mode is not RunMode.LEARNING_TRAIN:
-            return out
+            return False
         outcome = result.credit_outcome  # ground truth, else Φ/10 weighted by trust in Φ
         if ids:
             self.store.credit(ids, outcome, result.run_id)
         learner = self.learner
-        held_out = learner is not None and learner.take_holdout(result)
+        self._held_out = learner is not None and learner.take_holdout(result)
         ctx = current_attempt()
-        retry = not held_out and should_retry(result, ctx)
+        retry = not self._held_out and should_retry(result, ctx)
         if ctx is not None:
             ctx.retry = retry
             if retry:
@@ -162,24 +181,48 @@ class StoreMemoryHook:
                     success=result.success,
                     outcome=result.outcome,
                     retry=retry,
-                    learned=not retry and not held_out and self.distill,
+                    learned=not retry and not self._held_out and self.distill,
                 )
             )
         if learner is not None:
             out += learner.notices()
-        if retry:
-            return out  # learn from the attempt that ends the series
-        new_ids = self._candidates(result, out) if self.distill and not held_out else []
+        return not retry  # learn from the attempt that ends the series
+
+    async def aafter_task(self, result: TaskResult, mode: RunMode) -> list[ev.Event]:
+        """What the run teaches (see the class docstring), as events; awaited by ``Engine.afinish``."""
+        out: list[ev.Event] = []
+        if not self._credit(result, mode, out):
+            return out
+        learn = self.distill and not self._held_out
+        new_ids = await self._acandidates(result, out) if learn else []
         if self.ci is not None:
             if new_ids:
-                from purpose_agent.loop.learning import decision_events
-
-                out += decision_events(self.ci.process(new_ids))
-        elif learner is not None:
-            from purpose_agent.loop.learning import decision_events
-
-            out += decision_events(learner.gate(new_ids))
+                out += decision_events(await self.ci.aprocess(new_ids))
+        elif self.learner is not None:
+            out += decision_events(await self.learner.agate(new_ids))
         return out
+
+    def after_task(self, result: TaskResult, mode: RunMode) -> list[ev.Event]:
+        """Sync form of :meth:`aafter_task` (for ``Engine.finish``)."""
+        out: list[ev.Event] = []
+        if not self._credit(result, mode, out):
+            return out
+        learn = self.distill and not self._held_out
+        new_ids = self._candidates(result, out) if learn else []
+        if self.ci is not None:
+            if new_ids:
+                out += decision_events(self.ci.process(new_ids))
+        elif self.learner is not None:
+            out += decision_events(self.learner.gate(new_ids))
+        return out
+
+    def close(self) -> None:
+        """Close the connections this hook opened: the store it opened in another run mode or
+        from a path, and the gate's replay (a store given in the right mode stays open)."""
+        if self.learner is not None:
+            self.learner.close()
+        if self._owns_store:
+            self.store.close()
 
 
 def as_hook(
@@ -191,7 +234,8 @@ def as_hook(
     """The default path: a MemoryStore (or a path to one) with the learning gate."""
     from purpose_agent.loop.learning import Learning, resolve_teacher
 
-    if isinstance(memory, (str, Path)):
+    opened = isinstance(memory, (str, Path))
+    if opened:
         memory = MemoryStore(
             memory, mode=RunMode.EVAL_TEST if mode is RunMode.EVAL_TEST else RunMode.LEARNING_TRAIN
         )
@@ -213,7 +257,7 @@ def as_hook(
     sources: list[Source] = []
     if grounded:
         sources.append(_harvest if len(grounded) == 3 else _harvester(grounded))
-    return StoreMemoryHook(
+    hook = StoreMemoryHook(
         memory,
         llm=teacher if "distiller" in config.sources else None,
         mode=mode,
@@ -221,3 +265,5 @@ def as_hook(
         sources=sources,
         count_tokens=count,
     )
+    hook._owns_store = hook._owns_store or opened
+    return hook

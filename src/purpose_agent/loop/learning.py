@@ -28,9 +28,10 @@ Validation tasks:
   that never reports an outcome gives the gate no ground truth: candidates stay quarantined
   (the gate does not promote on Φ) and the decision says so.
 
-The gate runs inside ``after_task``, synchronously, after the run's result is complete: the
-event loop of an async caller is blocked while the replays run (each replay runs its own
-loop in a worker thread).
+The gate runs in the memory hook's ``aafter_task``, awaited by ``Engine.afinish`` after the
+run's result is complete: an async caller's event loop keeps running while the replays run
+(``after_task`` and ``Engine.finish`` are the sync forms). The connection a gate opens to the
+store in ``LEARNING_VALIDATION`` mode is closed when the gate ends.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from purpose_agent.memory.events import MemoryGated
 from purpose_agent.memory.evidence import GateRule, past_evidence
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, MemoryStatus
-from purpose_agent.models.base import Backend
+from purpose_agent.models.base import Backend, run_sync
 
 ValidationItem = ReplayTask | tuple[str, Any] | str
 #: what the default path learns from: the grounded sources of ``purpose_agent.memory.sources``
@@ -439,16 +440,28 @@ class Learner:
         budget = max(0, self.config.candidates_per_gate - len(chosen))
         return chosen + [r[3] for r in rest[:budget]]
 
-    def gate(self, new_ids: Sequence[str]) -> list[Decision]:
+    async def agate(self, new_ids: Sequence[str]) -> list[Decision]:
         """Gate the pending candidates. With no validation unit at all nothing runs and nothing
         is written: the new candidates wait in the store (status candidate, never in a prompt)
         and are scanned, quarantined and replayed at the first gate that has units."""
         ci = self.ci()
-        units = ci.replay.units() if ci.replay is not None else []  # type: ignore[union-attr]
-        if not units:
-            why = f"waiting as a candidate; {self._empty_reason()}"
-            return [Decision(mid, "deferred", why) for mid in dict.fromkeys(new_ids)]
-        return ci.process(self.pending(new_ids, units))
+        try:
+            units = ci.replay.units() if ci.replay is not None else []  # type: ignore[union-attr]
+            if not units:
+                why = f"waiting as a candidate; {self._empty_reason()}"
+                return [Decision(mid, "deferred", why) for mid in dict.fromkeys(new_ids)]
+            return await ci.aprocess(self.pending(new_ids, units))
+        finally:
+            self.close()
+
+    def gate(self, new_ids: Sequence[str]) -> list[Decision]:
+        """Sync form of :meth:`agate`."""
+        return run_sync(lambda: self.agate(new_ids))
+
+    def close(self) -> None:
+        """Close the connection the replay opened (a later gate opens it again)."""
+        if self._replay is not None:
+            self._replay.close()
 
 
 def decision_events(decisions: Sequence[Decision]) -> list[ev.Event]:

@@ -69,6 +69,7 @@ class Orchestrator(Engine):
         if learning is not None or distiller_llm is not None:
             learning = merge_teacher(learning, distiller_llm)
         hook = _as_memory_hook(memory, backend, mode, learning)
+        self._own_hook = hook is not memory  # built here from a store or a path: closed by close()
         #: the learning configuration (``Learning``) of the memory hook, if any
         self.learning: Learning | None = getattr(hook, "learning", None)
         retries = self.learning is not None and self.learning.train_attempts > 1
@@ -93,6 +94,19 @@ class Orchestrator(Engine):
         if self._retries_failed_training():  # Learning(train_attempts=k): loop/attempts.py
             return await run_attempts(self, purpose, initial_state, max_steps)
         return await super().arun_task(purpose, initial_state, max_steps)
+
+    def close(self) -> None:
+        """Close the SQLite connections the memory hook built here opened (the store opened from
+        a path, the gate's validation-mode connection); a store or hook given stays open."""
+        close = getattr(self.memory, "close", None)
+        if self._own_hook and callable(close):
+            close()
+
+    def __enter__(self) -> Orchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _retries_failed_training(self) -> bool:
         """Learning(train_attempts > 1) in LEARNING_TRAIN, and no attempt series running yet."""

@@ -10,6 +10,8 @@ truth at the end of the run, or None when it reported none: the gate never decid
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from purpose_agent.loop.engine import Engine
 from purpose_agent.loop.settings import CriticSettings, TraceSettings
 from purpose_agent.memory.evidence import UnitRun
 from purpose_agent.memory.store import MemoryStore
-from purpose_agent.models.base import Backend, BaseBackend, Message, RawCompletion
+from purpose_agent.models.base import Backend, BaseBackend, Message, RawCompletion, run_sync
 
 #: (environment, memory hook) -> the Orchestrator a validation run uses
 OrchestratorFactory = Callable[[Environment, Any], Engine]
@@ -112,11 +114,8 @@ class ValidationReplay:
             raise ValueError("a validation replay needs at least one task")
         if not seeds:
             raise ValueError("a validation replay needs at least one seed")
-        self.store = (
-            store
-            if store.mode is RunMode.LEARNING_VALIDATION
-            else store.with_mode(RunMode.LEARNING_VALIDATION)
-        )
+        self._source = store
+        self._store: MemoryStore | None = None  # the LEARNING_VALIDATION store, opened when needed
         self.llm = llm
         self.critic_llm = critic_llm
         self._tasks = tasks if callable(tasks) else list(tasks)
@@ -126,6 +125,22 @@ class ValidationReplay:
         self.runs = 0
         self.calls = 0
         self.empty_reason = ""
+
+    @property
+    def store(self) -> MemoryStore:
+        """The store in ``LEARNING_VALIDATION`` mode: the given one, or a connection to its file
+        opened on first use and closed by :meth:`close` (reopened when used again)."""
+        if self._source.mode is RunMode.LEARNING_VALIDATION:
+            return self._source
+        if self._store is None:
+            self._store = self._source.with_mode(RunMode.LEARNING_VALIDATION)
+        return self._store
+
+    def close(self) -> None:
+        """Close the connection this replay opened, if any (the given store stays open)."""
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
     @property
     def tasks(self) -> list[ReplayTask]:
@@ -157,7 +172,9 @@ class ValidationReplay:
             purpose_function=None if self.critic_llm is not None else NoCriticPurposeFunction(),
         )
 
-    def run_unit(self, key: str, include: Sequence[str], exclude: Sequence[str]) -> UnitRun:
+    async def arun_unit(self, key: str, include: Sequence[str], exclude: Sequence[str]) -> UnitRun:
+        """One validation run of unit ``key`` with ``include`` forced into the prompt and
+        ``exclude`` kept out of it."""
         from purpose_agent.loop.hook import StoreMemoryHook
 
         try:
@@ -179,7 +196,12 @@ class ValidationReplay:
         t0 = time.perf_counter()
         token = ATTEMPT.set(None)  # a replay is never a training attempt (no retry note, no sampling)
         try:
-            result = orch.run_task(task.purpose, task.initial_state, task.max_steps)
+            # in a fresh context, as a run of its own: no attempt, stream or listener of the
+            # training run that is learning reaches it
+            result = await asyncio.get_running_loop().create_task(
+                orch.arun_task(task.purpose, task.initial_state, task.max_steps),
+                context=contextvars.Context(),
+            )
             outcome = None if result.outcome is None else float(result.outcome)
         except RunFailedError as exc:
             result = exc.result  # type: ignore[assignment]
@@ -189,6 +211,10 @@ class ValidationReplay:
         calls = int(getattr(getattr(result, "usage", None), "calls", 0) or 0)
         self.calls += calls
         return UnitRun(outcome, calls, time.perf_counter() - t0)
+
+    def run_unit(self, key: str, include: Sequence[str], exclude: Sequence[str]) -> UnitRun:
+        """Sync form of :meth:`arun_unit`."""
+        return run_sync(lambda: self.arun_unit(key, include, exclude))
 
     def __call__(self, include_ids: Sequence[str], exclude_ids: Sequence[str]) -> list[float | None]:
         return [self.run_unit(k, include_ids, exclude_ids).outcome for k in self.units()]

@@ -1,12 +1,16 @@
 """Memory CI: immune scan → quarantine → paired validation replay → promote, reject, or keep
-quarantined until the evidence decides (the rule is in ``purpose_agent.memory.evidence``)."""
+quarantined until the evidence decides (the rule is in ``purpose_agent.memory.evidence``).
+
+``aprocess`` is the gate; ``process`` is its sync form. A replay with an async
+``arun_unit`` (``purpose_agent.loop.replay.ValidationReplay``) is awaited, so an async caller's
+event loop keeps running while the validation runs do."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from purpose_agent.memory.evidence import (
     GateRule,
@@ -18,6 +22,7 @@ from purpose_agent.memory.evidence import (
 )
 from purpose_agent.memory.store import MemoryStore, scan_text
 from purpose_agent.memory.types import HIGH_TRUST, MemoryKind, MemoryStatus, Scanner, coerce_kind
+from purpose_agent.models.base import run_sync
 
 #: replay(include_ids, exclude_ids) -> one outcome in [0, 1] per validation unit, same units and
 #: seeds both ways (None: that run reported no ground truth). A replay with ``units()`` and
@@ -127,19 +132,33 @@ class MemoryCI:
     def _scan(self, text: str, kind: str, scope: str) -> tuple[bool, str]:
         return scan_text(self.scanner or self.store.scanner(), text, kind, scope)
 
-    def process(self, candidate_ids: Sequence[str]) -> list[Decision]:
+    async def aprocess(self, candidate_ids: Sequence[str]) -> list[Decision]:
         """One gate: every candidate in turn (each sees the ones promoted before it), the
         baseline runs shared between them."""
         gate = _Gate()
-        return [self._process(mid, gate) for mid in dict.fromkeys(candidate_ids)]
+        return [await self._process(mid, gate) for mid in dict.fromkeys(candidate_ids)]
+
+    def process(self, candidate_ids: Sequence[str]) -> list[Decision]:
+        """Sync form of :meth:`aprocess`."""
+        return run_sync(lambda: self.aprocess(candidate_ids))
+
+    async def aprocess_one(self, memory_id: str) -> Decision:
+        return await self._process(memory_id, _Gate())
 
     def process_one(self, memory_id: str) -> Decision:
-        return self._process(memory_id, _Gate())
+        return run_sync(lambda: self.aprocess_one(memory_id))
+
+    async def _run_unit(self, key: str, include: list[str], exclude: list[str]) -> UnitRun:
+        """One validation run: awaited when the replay has ``arun_unit``."""
+        arun = getattr(self.replay, "arun_unit", None)
+        if callable(arun):
+            return cast(UnitRun, await arun(key, include, exclude))
+        return cast(UnitRun, self.replay.run_unit(key, include, exclude))  # type: ignore[union-attr]
 
     def _promoted(self) -> frozenset[str]:
         return frozenset(m.id for m in self.store.list(status=P.PROMOTED))
 
-    def _process(self, memory_id: str, gate: _Gate) -> Decision:
+    async def _process(self, memory_id: str, gate: _Gate) -> Decision:
         store = self.store
         m = store.get(memory_id)
         if m.status not in (P.CANDIDATE, P.QUARANTINED):
@@ -161,7 +180,7 @@ class MemoryCI:
             if callable(getattr(self.replay, "run_unit", None)) and callable(
                 getattr(self.replay, "units", None)
             ):
-                ran = self._run_units(memory_id, past.pairs(), past.seen, gate, cost, new, no_gt)
+                ran = await self._run_units(memory_id, past.pairs(), past.seen, gate, cost, new, no_gt)
             else:
                 ran = self._run_legacy(memory_id, gate, cost, new, no_gt)
         except Exception as exc:  # a failed replay leaves the candidate quarantined
@@ -197,7 +216,7 @@ class MemoryCI:
             store.reject(memory_id, reason)
         return self._decision(memory_id, action, reason, t, len(new), len(no_gt), cost, seconds)
 
-    def _run_units(
+    async def _run_units(
         self,
         memory_id: str,
         earlier: list[Pair],
@@ -216,7 +235,7 @@ class MemoryCI:
             cache_key = (promoted, key)
             base = gate.baselines.get(cache_key)
             if base is None:
-                base = replay.run_unit(key, [], [memory_id])  # type: ignore[union-attr]
+                base = await self._run_unit(key, [], [memory_id])
                 gate.baselines[cache_key] = base
                 cost.add(base)
             else:
@@ -224,7 +243,7 @@ class MemoryCI:
             if base.outcome is None:  # no ground truth on this unit: no evidence, skip the 'with' run
                 no_gt.append(key)
                 continue
-            run = replay.run_unit(key, [memory_id], [])  # type: ignore[union-attr]
+            run = await self._run_unit(key, [memory_id], [])
             cost.add(run)
             if run.outcome is None:
                 no_gt.append(key)

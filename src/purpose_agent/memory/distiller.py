@@ -164,11 +164,23 @@ class Distiller:
             kept.append(Candidate(c.text, c.kind, c.trigger, c.made_by, c.sources, merge))
         return kept
 
-    def learn(self, result: TaskResult, store: MemoryStore | None = None) -> list[str]:
-        """Distil and add the candidates to the store (duplicates merge); returns their ids."""
+    def _target(self, store: MemoryStore | None) -> MemoryStore:
         target = store or self.store
         if target is None:
             raise ValueError("learn needs a store")
+        return target
+
+    async def alearn(self, result: TaskResult, store: MemoryStore | None = None) -> list[str]:
+        """Distil and add the candidates to the store (duplicates merge); returns their ids."""
+        target = self._target(store)
+        return [
+            target.add(c.text, c.kind, made_by=c.made_by, sources=c.sources)
+            for c in await self.adistill(result)
+        ]
+
+    def learn(self, result: TaskResult, store: MemoryStore | None = None) -> list[str]:
+        """Sync form of :meth:`alearn`."""
+        target = self._target(store)
         return [
             target.add(c.text, c.kind, made_by=c.made_by, sources=c.sources) for c in self.distill(result)
         ]

@@ -363,14 +363,21 @@ class HITLOrchestrator:
         self._save(run)
         return step
 
-    def finish(self, run: Run) -> TaskResult:
-        """``Orchestrator.finish`` (learning, ``task_end``), then the checkpoint is marked done."""
-        status = "failed" if run.stop_reason.startswith("error") else "done"
-        result = self.orchestrator.finish(run)
+    def _finished(self, run: Run, status: str, result: TaskResult) -> TaskResult:
         self._save(run, status)
         if self.current is run:
             self.current = None
         return result
+
+    def finish(self, run: Run) -> TaskResult:
+        """``Orchestrator.finish`` (learning, ``task_end``), then the checkpoint is marked done."""
+        status = "failed" if run.stop_reason.startswith("error") else "done"
+        return self._finished(run, status, self.orchestrator.finish(run))
+
+    async def afinish(self, run: Run) -> TaskResult:
+        """:meth:`finish` with the learning awaited (``Orchestrator.afinish``)."""
+        status = "failed" if run.stop_reason.startswith("error") else "done"
+        return self._finished(run, status, await self.orchestrator.afinish(run))
 
     async def arun_task(
         self, purpose: str, initial_state: State | None = None, max_steps: int = 20, *, resume: bool = True
@@ -396,13 +403,13 @@ class HITLOrchestrator:
         except Exception as exc:
             self._save(run, "failed")
             self.current = None
-            orch._fail(run, "step", exc)  # the partial result, in RunFailedError
+            await orch._afail(run, "step", exc)  # the partial result, in RunFailedError
         except BaseException:  # cancelled: the checkpoint stays, the trace is closed
             if run.trace is not None:
                 run.trace.close()
             self.current = None
             raise
-        return self.finish(run)
+        return await self.afinish(run)
 
     def run_task(
         self, purpose: str, initial_state: State | None = None, max_steps: int = 20, *, resume: bool = True
