@@ -57,6 +57,8 @@ class Run:
     seen: set[tuple[str, str]] = field(default_factory=set)  # what actions led to
     tried: set[tuple[str, str]] = field(default_factory=set)  # where actions were taken from
     context: str = ""  # digest of the observation the next action is chosen after
+    first_actions: tuple[str, ...] = ()  # the action names offered at the first step
+    catalogue_last: bool = False  # the actions change with the state: list them after the observation
     stale_streak: int = 0  # consecutive steps that brought nothing new
 
     @property

@@ -101,12 +101,13 @@ class SamplingActor(Actor):
         memories: str = "",
         current_state: State | None = None,
         temperature: float | None = None,
+        catalogue_last: bool = False,
     ) -> ActorDecision:
         ctx = ATTEMPT.get()
         if temperature is None and ctx is not None and ctx.temperature is not None:
             temperature = ctx.temperature
         return await super().decide(
-            purpose, initial_state, history, specs, memories, current_state, temperature
+            purpose, initial_state, history, specs, memories, current_state, temperature, catalogue_last
         )
 
 

@@ -368,10 +368,16 @@ class Engine:
         index = len(run.steps) + 1
         before = run.state
         specs = self._action_specs(before, run.offered_tools)
+        names = tuple(s.name for s in specs)
+        if not run.first_actions:
+            run.first_actions = names
+        elif names != run.first_actions:
+            run.catalogue_last = True  # for the rest of the run: the prompt prefix stays put
         with self._tokens(run, index, "actor"):
             decision = await self.actor.decide(
-                run.purpose, run.initial_state, run.steps, specs, run.memory_text, before
-            )
+                run.purpose, run.initial_state, run.steps, specs, run.memory_text, before,
+                catalogue_last=run.catalogue_last,
+            )  # fmt: skip
         usage = self._account(run, "actor", decision.completion, index)
         model_time = decision.completion.latency_s
         if self.retry_repeats and _steps.would_repeat(run, decision.action, before):
@@ -386,6 +392,7 @@ class Engine:
                     run.memory_text,
                     before,
                     temperature=self.repeat_temperature,
+                    catalogue_last=run.catalogue_last,
                 )
             usage = usage + self._account(run, "actor", retry.completion, index)
             model_time += retry.completion.latency_s

@@ -4,6 +4,7 @@ broken ground truth, TOML datetimes, words-only actions, loops, bounded bus erro
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -401,3 +402,71 @@ def test_when_every_action_would_repeat_the_resample_is_offered_them_all() -> No
     assert result.stop_reason == "loop"
     assert len(seen) > len(result.steps)  # resampled
     assert all(names == ["look around", "DONE"] for names in seen)  # never an offer of DONE alone
+
+
+# ------------------------------------------------------- the prompt prefix with changing actions
+class RoomsEnv(pa.SimpleEnvironment):
+    """Two rooms; the actions offered depend on the room (as a text game lists them)."""
+
+    def __init__(self) -> None:
+        def execute(action: pa.Action, state: pa.State) -> pa.State:
+            room = (
+                "hall"
+                if action.name == "go hall"
+                else "kitchen"
+                if action.name == "go kitchen"
+                else state.data["room"]
+            )
+            return pa.State({"room": room}, f"You are in the {room}.")
+
+        super().__init__(execute, initial_state=pa.State({"room": "kitchen"}, "You are in the kitchen."))
+
+    def actions(self, state: pa.State) -> list[ActionSpec]:
+        other = "hall" if state.data["room"] == "kitchen" else "kitchen"
+        return [ActionSpec(f"go {other}", "walk"), ActionSpec(f"look at {state.data['room']}", "look")]
+
+
+def test_actions_that_change_with_the_state_are_listed_after_the_observation_and_the_prefix_stays_put() -> (
+    None
+):
+    prompts: list[list[Message]] = []
+
+    def walk(messages: Sequence[Message], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        prompts.append(list(messages))
+        names = offered(schema)
+        return DONE if len(prompts) == 4 else act(names[0])
+
+    pa.Orchestrator(pa.FunctionModel(walk), RoomsEnv(), critic_llm=critic(), trace=False).run_task(
+        "walk", max_steps=6
+    )
+    actor_prompts = [p for p in prompts if p[0].role == "system" and "agent that acts" in p[0].content]
+    assert len(actor_prompts) == 4
+    first, *later = actor_prompts
+    assert "- go hall" in first[0].content  # step 1: one action set so far, in the system prompt
+    for p in later:  # once the actions changed: never in the system prompt, always at the end
+        assert "- go hall" not in p[0].content and "- go kitchen" not in p[0].content
+        assert "each turn ends with the list" in p[0].content
+        tail = p[-1].content.split("Available actions:\n")[-1]
+        assert tail.startswith(("- go ", "- look at ")) and "- DONE(answer: string)" in tail
+        assert "Available actions:" in p[-1].content
+        assert all("Available actions:" not in m.content for m in p[1:-1])
+    for prev, cur in itertools.pairwise(later):  # each step only appends: the earlier turns are unchanged
+        assert [m.content for m in cur[: len(prev) - 1]] == [m.content for m in prev[:-1]]
+        assert cur[len(prev) - 1].content.startswith(prev[-1].content.split("\n\nAvailable actions:")[0])
+
+
+def test_a_fixed_action_set_stays_in_the_system_prompt() -> None:
+    prompts: list[list[Message]] = []
+
+    def look(messages: Sequence[Message], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        prompts.append(list(messages))
+        return DONE if len(prompts) >= 3 else act("examine", thing=f"t{len(prompts)}")
+
+    pa.Orchestrator(
+        pa.FunctionModel(look), look_env(), LOOK_ACTIONS, critic_llm=critic(), trace=False
+    ).run_task("find the key", max_steps=5)
+    actor_prompts = [p for p in prompts if "agent that acts" in p[0].content]
+    assert len(actor_prompts) >= 2
+    assert all(
+        "- examine" in p[0].content and "Available actions:" not in p[-1].content for p in actor_prompts
+    )
