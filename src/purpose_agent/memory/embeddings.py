@@ -23,6 +23,7 @@ from purpose_agent.errors import MissingExtraError, ModelFileError
 from purpose_agent.memory._schema import MEMORY_COLUMNS, row_to_memory
 from purpose_agent.memory.retrieval import Filters, _prefixed
 from purpose_agent.memory.types import Memory
+from purpose_agent.models.catalog import package_dir
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,10 +57,10 @@ def _missing(package: str, purpose: str, hint: str | None = None) -> MissingExtr
 
 
 def _package_dir(module: str, pip_name: str, purpose: str, hint: str | None = None) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_dir(module)
+    if folder is None:
         raise _missing(pip_name, purpose, hint)
-    return Path(next(iter(spec.submodule_search_locations)))
+    return folder
 
 
 def _verify_sha256(path: Path, expected: str, fix: str) -> None:

@@ -110,7 +110,9 @@ def _install_hint(model: EmbeddedModel) -> str:
     return f"pip install 'purpose-agent[{model.extra}]'"
 
 
-def _package_dir(module: str) -> Path | None:
+def package_dir(module: str) -> Path | None:
+    """The folder of the installed package ``module`` (data packages carry model files), or
+    None when it is not installed."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -121,7 +123,7 @@ def chunk_files(model: EmbeddedModel) -> list[Path]:
     """The installed chunk files in join order; raises ModelFileError naming the fix."""
     if model.single_file is not None:
         pkg, rel = model.single_file
-        d = _package_dir(pkg)
+        d = package_dir(pkg)
         if d is None or not (d / rel).is_file():
             raise ModelFileError(
                 f"model {model.name!r} is not installed (package {pkg!r} missing). Fix: {_install_hint(model)}"
@@ -129,7 +131,7 @@ def chunk_files(model: EmbeddedModel) -> list[Path]:
         return [d / rel]
     files: list[Path] = []
     for mod in model.chunk_packages:
-        d = _package_dir(mod)
+        d = package_dir(mod)
         if d is None:
             raise ModelFileError(
                 f"model {model.name!r} is not installed: package {mod.replace('_', '-')!r} is missing. "

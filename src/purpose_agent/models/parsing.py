@@ -12,9 +12,13 @@ import contextlib
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from jsonschema import ValidationError
+
+from purpose_agent.models._jsonschema import MODEL_REPLY, errors
 
 Method = Literal["toml", "json", "repair", "fields", "regex", "none"]
 Schema = Mapping[str, Any]
@@ -240,47 +244,35 @@ def coerce(data: dict[str, Any], schema: Schema | None) -> dict[str, Any]:
     return data
 
 
+def _problem(e: ValidationError, base: str) -> str:
+    path = base + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
+    kw, want, data = e.validator, e.validator_value, e.instance
+    if kw == "anyOf":
+        by_branch: dict[Any, list[ValidationError]] = {}
+        for c in e.context:
+            by_branch.setdefault(c.relative_schema_path[0], []).append(c)
+        fewest = min(by_branch.values(), key=len)[0] if by_branch else None
+        first = f" ({_problem(fewest, base)})" if fewest is not None else ""
+        return f"{path}: matches none of the {len(by_branch)} allowed shapes{first}"
+    say = _SAY.get(str(kw))
+    return say(path, data, want) if say is not None else f"{path}: {e.message}"
+
+
+#: keyword -> (path, value, what the schema wants) -> the problem, as a parse error says it
+_SAY: dict[str, Callable[[str, Any, Any], str]] = {
+    "const": lambda path, data, want: f"{path}: expected {want!r}, got {data!r}",
+    "enum": lambda path, data, want: f"{path}: {data!r} is not one of {want!r}",
+    "type": lambda path, data, want: f"{path}: expected {want}, got {type(data).__name__}",
+    "required": lambda path, data, want: f"{path}: missing required field {want!r}",
+}
+
+
 def validate(data: Any, schema: Schema | None, path: str = "$") -> list[str]:
-    """A small JSON-schema checker for the subset we generate. Returns the problems found."""
+    """The problems of ``data`` against ``schema`` (``models._jsonschema``, the ``MODEL_REPLY``
+    dialect), one sentence each."""
     if not schema:
         return []
-    errors: list[str] = []
-    if "oneOf" in schema or "anyOf" in schema:
-        branches = schema.get("oneOf") or schema.get("anyOf") or []
-        branch_errors = [validate(data, br, path) for br in branches if isinstance(br, Mapping)]
-        if branch_errors and all(branch_errors):
-            return [
-                f"{path}: matches none of the {len(branch_errors)} allowed shapes ({min(branch_errors, key=len)[0]})"
-            ]
-        return []
-    if "const" in schema and data != schema["const"]:
-        return [f"{path}: expected {schema['const']!r}, got {data!r}"]
-    if "enum" in schema and data not in schema["enum"]:
-        return [f"{path}: {data!r} is not one of {schema['enum']!r}"]
-    typ = schema.get("type")
-    checks: dict[str, Any] = {
-        "object": dict,
-        "array": list,
-        "string": str,
-        "integer": int,
-        "number": (int, float),
-        "boolean": bool,
-    }
-    if isinstance(typ, str) and typ in checks:
-        ok = isinstance(data, checks[typ]) and not (typ in ("integer", "number") and isinstance(data, bool))
-        if not ok and typ != "null":
-            return [f"{path}: expected {typ}, got {type(data).__name__}"]
-    if isinstance(data, dict):
-        for req in schema.get("required", []):
-            if req not in data:
-                errors.append(f"{path}: missing required field {req!r}")
-        for key, sub in _props(schema).items():
-            if key in data and isinstance(sub, Mapping):
-                errors.extend(validate(data[key], sub, f"{path}.{key}"))
-    if isinstance(data, list) and isinstance(schema.get("items"), Mapping):
-        for i, item in enumerate(data):
-            errors.extend(validate(item, schema["items"], f"{path}[{i}]"))
-    return errors
+    return [_problem(e, path) for e in errors(data, schema, MODEL_REPLY)]
 
 
 # --------------------------------------------------------------------------- extraction

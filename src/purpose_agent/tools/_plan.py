@@ -17,6 +17,8 @@ A whole argument that is one reference keeps the result's data type.
 
 from __future__ import annotations
 
+import contextlib
+import graphlib
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -179,16 +181,13 @@ def _check_graph(plan: Plan) -> None:
 
 
 def topological_order(plan: Plan) -> list[str]:
-    """Kahn's algorithm; calls on a cycle are left out."""
-    pending = {c.id: set(c.depends_on) for c in plan.calls}
+    """The calls in an order that runs each after its dependencies (``graphlib``); calls on a
+    cycle, or waiting on one, are left out."""
+    sorter = graphlib.TopologicalSorter({c.id: c.depends_on for c in plan.calls})
+    with contextlib.suppress(graphlib.CycleError):
+        sorter.prepare()  # on a cycle, get_ready still yields every call it does not block
     order: list[str] = []
-    ready = [cid for cid, deps in pending.items() if not deps]
-    while ready:
-        cid = ready.pop(0)
-        order.append(cid)
-        for other, deps in pending.items():
-            if cid in deps:
-                deps.discard(cid)
-                if not deps and other not in order and other not in ready:
-                    ready.append(other)
+    while ready := sorter.get_ready():
+        order.extend(ready)
+        sorter.done(*ready)
     return order

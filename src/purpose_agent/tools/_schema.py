@@ -137,24 +137,25 @@ def _pydantic_schema(tp: Any, seen: tuple[Any, ...]) -> dict[str, Any]:
     return _object_schema(props, required)
 
 
-def coerce(value: Any, tp: Any) -> Any:
-    """Convert a validated JSON value into annotation ``tp`` (dicts to dataclasses, etc.)."""
+def to_annotation(value: Any, tp: Any) -> Any:
+    """Convert a validated JSON value into annotation ``tp`` (dicts to dataclasses, etc.). Not
+    ``models.parsing.coerce``, which nudges parsed model output toward a JSON schema."""
     if value is None or tp is Any or tp is _EMPTY:
         return value
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Annotated:
-        return coerce(value, args[0])
+        return to_annotation(value, args[0])
     if _is_union(origin):
         for arg in (a for a in args if a is not type(None)):
             try:
-                return _coerce_strict(value, arg)
+                return _to_annotation_strict(value, arg)
             except (TypeError, ValueError, ToolError):
                 continue
         return value
-    return _coerce_strict(value, tp)
+    return _to_annotation_strict(value, tp)
 
 
-def _coerce_strict(value: Any, tp: Any) -> Any:
+def _to_annotation_strict(value: Any, tp: Any) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -171,19 +172,19 @@ def _coerce_strict(value: Any, tp: Any) -> Any:
             raise ValueError("not an allowed literal")
         return value
     if origin in (list, set, frozenset, cabc.Sequence, cabc.Set, cabc.Iterable, cabc.Collection):
-        items = [coerce(v, args[0]) if args else v for v in value]
+        items = [to_annotation(v, args[0]) if args else v for v in value]
         return origin(items) if origin in (set, frozenset) else items
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(coerce(v, args[0]) for v in value)
-        return tuple(coerce(v, a) for v, a in zip(value, args, strict=False))
+            return tuple(to_annotation(v, args[0]) for v in value)
+        return tuple(to_annotation(v, a) for v, a in zip(value, args, strict=False))
     if origin in (dict, cabc.Mapping) and len(args) == 2:
-        return {k: coerce(v, args[1]) for k, v in value.items()}
+        return {k: to_annotation(v, args[1]) for k, v in value.items()}
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {tp.__name__}")
         hints = typing.get_type_hints(tp, include_extras=True)
-        return tp(**{k: coerce(v, hints.get(k, Any)) for k, v in value.items()})
+        return tp(**{k: to_annotation(v, hints.get(k, Any)) for k, v in value.items()})
     if _is_pydantic(tp):
         return tp.model_validate(value)
     return value

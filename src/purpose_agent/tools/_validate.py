@@ -1,15 +1,16 @@
-"""A small JSON-schema validator for tool arguments (the subset tool schemas use).
-
-Supported keywords: type (string or list), enum, const, properties, required,
-additionalProperties (bool or schema), items, anyOf/oneOf, minimum/maximum, minItems/maxItems.
-Errors are short, path-prefixed sentences meant to be shown to a model so it can retry.
-"""
+"""Tool arguments checked against the tool's JSON schema (``models._jsonschema``, the
+``TOOL_ARGUMENTS`` dialect), each problem as a short, path-prefixed sentence meant to be shown
+to a model so it can retry."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from jsonschema import ValidationError
+
+from purpose_agent.models._jsonschema import TOOL_ARGUMENTS, errors
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -20,26 +21,6 @@ _TYPE_NAMES = {
     "object": "an object",
     "null": "null",
 }
-
-
-def _is_type(value: Any, kind: str) -> bool:
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer()
-        )
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "array":
-        return isinstance(value, list | tuple)
-    if kind == "object":
-        return isinstance(value, Mapping)
-    if kind == "null":
-        return value is None
-    return True
 
 
 def _show(value: Any) -> str:
@@ -54,67 +35,46 @@ def _where(path: str) -> str:
     return f"argument {path!r}" if path else "arguments"
 
 
+def _join(path: str, steps: Iterable[Any]) -> str:
+    for step in steps:
+        path = f"{path}[{step}]" if isinstance(step, int) else f"{path}.{step}" if path else str(step)
+    return path
+
+
+def _types(want: Any) -> str:
+    kinds = [want] if isinstance(want, str) else list(want)
+    return " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
+
+
+#: keyword -> (where, value, what the schema wants) -> the sentence a model is shown
+_SAY: dict[str, Callable[[str, Any, Any], str]] = {
+    "type": lambda at, value, want: f"{at} must be {_types(want)}, got {_show(value)}",
+    "enum": lambda at, value, want: (
+        f"{at} must be one of [{', '.join(_show(v) for v in want[:20])}], got {_show(value)}"
+    ),
+    "const": lambda at, value, want: f"{at} must be {_show(want)}, got {_show(value)}",
+    "minimum": lambda at, value, want: f"{at} must be >= {want}, got {value}",
+    "maximum": lambda at, value, want: f"{at} must be <= {want}, got {value}",
+    "minItems": lambda at, value, want: f"{at} needs at least {want} items",
+    "maxItems": lambda at, value, want: f"{at} allows at most {want} items",
+}
+
+
+def _sentence(e: ValidationError, base: str) -> str:
+    path, value, kw, want = _join(base, e.absolute_path), e.instance, str(e.validator), e.validator_value
+    prefix = f"{path}." if path else ""
+    if kw == "anyOf":
+        first = f" ({_sentence(e.context[0], base)})" if e.context else ""
+        return f"{_where(path)}: {_show(value)} matches none of the allowed forms{first}"
+    if kw == "required":
+        return f"missing required argument {prefix + want!r}"
+    if kw == "additionalProperties":
+        known = ", ".join(e.schema.get("properties", {})) or "none"
+        return f"unexpected argument {prefix + str(want)!r} (known: {known})"
+    say = _SAY.get(kw)
+    return say(_where(path), value, want) if say is not None else f"{_where(path)}: {e.message}"
+
+
 def validate(value: Any, schema: Mapping[str, Any], path: str = "") -> list[str]:
     """Return a list of error sentences (empty when ``value`` satisfies ``schema``)."""
-    errors: list[str] = []
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            options = schema[key]
-            if not any(not validate(value, opt, path) for opt in options):
-                first = validate(value, options[0], path) if options else []
-                detail = f" ({first[0]})" if first else ""
-                errors.append(f"{_where(path)}: {_show(value)} matches none of the allowed forms{detail}")
-                return errors
-    kind = schema.get("type")
-    if kind is not None:
-        kinds = [kind] if isinstance(kind, str) else list(kind)
-        if not any(_is_type(value, k) for k in kinds):
-            want = " or ".join(_TYPE_NAMES.get(k, k) for k in kinds)
-            return [f"{_where(path)} must be {want}, got {_show(value)}"]
-    if "enum" in schema and value not in schema["enum"]:
-        allowed = ", ".join(_show(v) for v in schema["enum"][:20])
-        errors.append(f"{_where(path)} must be one of [{allowed}], got {_show(value)}")
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{_where(path)} must be {_show(schema['const'])}, got {_show(value)}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{_where(path)} must be >= {schema['minimum']}, got {value}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{_where(path)} must be <= {schema['maximum']}, got {value}")
-    if isinstance(value, list | tuple):
-        errors.extend(_validate_array(value, schema, path))
-    if isinstance(value, Mapping):
-        errors.extend(_validate_object(value, schema, path))
-    return errors
-
-
-def _validate_array(value: list[Any] | tuple[Any, ...], schema: Mapping[str, Any], path: str) -> list[str]:
-    errors: list[str] = []
-    if "minItems" in schema and len(value) < schema["minItems"]:
-        errors.append(f"{_where(path)} needs at least {schema['minItems']} items")
-    if "maxItems" in schema and len(value) > schema["maxItems"]:
-        errors.append(f"{_where(path)} allows at most {schema['maxItems']} items")
-    items = schema.get("items")
-    if isinstance(items, Mapping):
-        for i, item in enumerate(value):
-            errors.extend(validate(item, items, f"{path}[{i}]"))
-    return errors
-
-
-def _validate_object(value: Mapping[str, Any], schema: Mapping[str, Any], path: str) -> list[str]:
-    errors: list[str] = []
-    props: Mapping[str, Any] = schema.get("properties", {})
-    prefix = f"{path}." if path else ""
-    for name in schema.get("required", []):
-        if name not in value:
-            errors.append(f"missing required argument {prefix + name!r}")
-    extra = schema.get("additionalProperties", True)
-    for name, item in value.items():
-        if name in props:
-            errors.extend(validate(item, props[name], prefix + str(name)))
-        elif extra is False:
-            known = ", ".join(props) or "none"
-            errors.append(f"unexpected argument {prefix + str(name)!r} (known: {known})")
-        elif isinstance(extra, Mapping):
-            errors.extend(validate(item, extra, prefix + str(name)))
-    return errors
+    return [_sentence(e, path) for e in errors(value, schema, TOOL_ARGUMENTS)]

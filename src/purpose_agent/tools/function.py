@@ -11,7 +11,7 @@ from typing import Any
 
 from purpose_agent.errors import ToolError
 from purpose_agent.tools._docstring import parse_docstring
-from purpose_agent.tools._schema import coerce, type_to_schema
+from purpose_agent.tools._schema import to_annotation, type_to_schema
 from purpose_agent.tools.base import BaseTool, ToolResult, check_parameters, check_tool_name
 
 
@@ -92,7 +92,7 @@ class FunctionTool(BaseTool):
 
     async def _arun(self, **kwargs: Any) -> Any:
         try:
-            args = {k: coerce(v, self._hints.get(k, Any)) for k, v in kwargs.items()}
+            args = {k: to_annotation(v, self._hints.get(k, Any)) for k, v in kwargs.items()}
         except (TypeError, ValueError) as exc:
             return ToolResult.failure(
                 f"invalid arguments for tool {self.name!r}: {exc}", kind="invalid_arguments"

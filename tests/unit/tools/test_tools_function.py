@@ -196,3 +196,39 @@ def test_custom_base_tool() -> None:
     e = Echo()
     assert e.run(text="hi").output == "hi"
     assert e.run(text=1).error.startswith("invalid arguments for tool 'echo'")
+
+
+def test_a_docstring_with_a_repeated_line_still_finds_its_parameters() -> None:
+    # the hand-written parser looked a line up by its text: the first "Parameters" (prose)
+    # hid the real section header below it, and the parameters were lost
+    def search(q: str) -> str:
+        """Search the notes.
+
+        Parameters
+
+        Parameters
+        ----------
+        q : str
+            the query,
+            in plain words
+        """
+        return q
+
+    t = FunctionTool.from_function(search)
+    assert t.description == "Search the notes."
+    assert t.parameters["properties"]["q"]["description"] == "the query, in plain words"
+
+
+def test_a_summary_is_the_whole_first_paragraph() -> None:
+    def look(q: str) -> str:
+        """Look things up
+        across two lines.
+
+        Args:
+            q (str): the query
+        """
+        return q
+
+    t = FunctionTool.from_function(look)
+    assert t.description == "Look things up across two lines."
+    assert t.parameters["properties"]["q"]["description"] == "the query"
