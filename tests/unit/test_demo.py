@@ -18,7 +18,7 @@ from purpose_agent import cli
 from purpose_agent.core.environment import ActionSpec
 from purpose_agent.demo import DemoPlan, Game, run_learning_demo, textworld_plan
 from purpose_agent.memory import MemoryStatus, MemoryStore
-from purpose_agent.memory.compiler import EXAMPLES_TITLE
+from purpose_agent.memory.prompt import EXAMPLES_TITLE
 from purpose_agent.models.base import Message
 
 PURPOSE = "You are hungry! Cook a meal with the ingredient on the counter, then eat it."

@@ -14,9 +14,9 @@ from purpose_agent.errors import ConfigurationError
 from purpose_agent.loop.attempts import current_attempt, failure_note, should_retry, with_note
 from purpose_agent.loop.learning import decision_events
 from purpose_agent.memory.ci import MemoryCI
-from purpose_agent.memory.compiler import compile_memories
 from purpose_agent.memory.distiller import Distiller
 from purpose_agent.memory.events import TrainingAttempt
+from purpose_agent.memory.prompt import compile_memories
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, Retrieved
 from purpose_agent.models.base import Backend

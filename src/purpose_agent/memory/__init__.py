@@ -7,10 +7,10 @@ replays, training attempts, the memory hook) is one layer up, in ``purpose_agent
 from __future__ import annotations
 
 from purpose_agent.memory.ci import Decision, MemoryCI
-from purpose_agent.memory.compiler import CompiledMemories, compile_memories
 from purpose_agent.memory.distiller import Candidate, Distiller, evolve
 from purpose_agent.memory.embeddings import Embedder, MiniLMEmbedder, embed_available
 from purpose_agent.memory.evidence import GateRule
+from purpose_agent.memory.prompt import CompiledMemories, compile_memories
 from purpose_agent.memory.retrieval import fts_query
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import (

@@ -1,4 +1,5 @@
-"""Prompt compiler: score, pack into a token budget, render as quoted, labelled data."""
+"""The memory prompt: score lessons, pack them into a token budget, render them as quoted,
+labelled data (not `tools.compiler`, the LLMCompiler tool planner)."""
 
 from __future__ import annotations
 

@@ -273,7 +273,7 @@ class HITLOrchestrator:
         return decision
 
     def _include(self, run: Run, store: Any, memory_id: str) -> None:
-        from purpose_agent.memory.compiler import compile_memories
+        from purpose_agent.memory.prompt import compile_memories
         from purpose_agent.memory.types import Retrieved
 
         compiled = compile_memories([Retrieved(store.get(memory_id), 1.0, 1.0)])

@@ -1,4 +1,4 @@
-"""Prompt compiler: scoring, token budget, tiers, quoting, returned ids."""
+"""The memory prompt (memory/prompt.py): scoring, token budget, tiers, quoting, returned ids."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from purpose_agent.memory import Memory, MemoryKind, MemoryStatus, Retrieved, compile_memories
-from purpose_agent.memory.compiler import HEADER, approx_tokens, memory_score
+from purpose_agent.memory.prompt import HEADER, approx_tokens, memory_score
 
 K = MemoryKind
 

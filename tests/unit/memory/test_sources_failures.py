@@ -9,7 +9,7 @@ from _memory_helpers import make_store
 
 from purpose_agent.core.types import Action, State, Step, TaskResult
 from purpose_agent.memory import MemoryKind, MemoryStatus
-from purpose_agent.memory.compiler import HEADER
+from purpose_agent.memory.prompt import HEADER
 from purpose_agent.memory.sources import harvest, lessons
 
 K, S = MemoryKind, MemoryStatus
