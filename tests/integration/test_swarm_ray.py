@@ -125,3 +125,15 @@ def test_an_agent_that_cannot_be_sent_is_a_clear_error(ray_local):
 
     with pytest.raises(ConfigurationError, match="cannot be sent to a Ray worker"):
         pa.swarm(["a"], Holds(), executor="ray")
+
+
+def test_an_openai_compatible_model_is_rebuilt_on_the_worker(ray_local):
+    from _ray_agents import Asker
+
+    endpoint = pa.resolve_backend("openai:gpt-4o-mini", api_key="k", base_url="http://127.0.0.1:9/v1")
+    local = pa.swarm(["a"], Asker("net", endpoint))
+    [on_ray] = pa.swarm(["a"], Asker("net", endpoint), executor="ray")
+    assert (
+        not on_ray.ok and on_ray.error == local[0].error
+    )  # the same call failed the same way, on the worker
+    assert "cannot be sent" not in (on_ray.error or "")

@@ -7,12 +7,15 @@ rules of our own:
 
 - a memory store travels as its location (a ``postgresql://`` URL, or a SQLite path on one
   machine) and is reopened on the worker, so every worker writes to the one shared memory;
-- a lock travels as a new lock.
+- a lock travels as a new lock;
+
+- an OpenAI-compatible model travels as its spec, base URL and API key, and is rebuilt on the
+  worker (other settings of its constructor, such as headers or a transport, are not sent).
 
 What an agent changes on a worker other than its memory (``Spark.history``, say) stays there.
-Models reach the workers the same way: a ``ScriptedModel`` or ``FunctionModel`` is copied (each
-task starts from the copy it was sent), a network model (an OpenAI-compatible endpoint, or one
-local model server per node) is called from the worker.
+A ``ScriptedModel`` or ``FunctionModel`` is copied (each task starts from the copy it was sent).
+An in-process local model or a ``local-server:`` backend is not sent (a ConfigurationError says
+so): serve the model on each node and use it as an OpenAI-compatible endpoint.
 
 A worker process that dies mid-run is retried (``retries`` times, a new worker); if it dies
 again, its slot holds an error result that says so. A run is never silently lost.
@@ -60,13 +63,29 @@ def _reopen_store(state: tuple[Any, ...]) -> Any:
     )
 
 
+def _endpoint_state(backend: Any) -> tuple[str, str, str | None]:
+    return (backend.name, backend.base_url, backend.api_key)
+
+
+def _reopen_endpoint(state: tuple[str, str, str | None]) -> Any:
+    from purpose_agent.models.registry import resolve_backend
+
+    spec, base_url, api_key = state
+    return resolve_backend(spec, api_key=api_key, base_url=base_url)
+
+
 def _register(ray: Any) -> None:
     """Our serialization rules (process-local in Ray; registering again replaces them)."""
     from purpose_agent.memory.postgres import PostgresStore
     from purpose_agent.memory.store import MemoryStore
+    from purpose_agent.models.openai_compat import OpenAICompatibleBackend
 
     for cls in (MemoryStore, PostgresStore):
         ray.util.register_serializer(cls, serializer=_store_state, deserializer=_reopen_store)
+    # an OpenAI-compatible endpoint is rebuilt on the worker from its spec, base URL and key
+    ray.util.register_serializer(
+        OpenAICompatibleBackend, serializer=_endpoint_state, deserializer=_reopen_endpoint
+    )
     for lock in (threading.Lock(), threading.RLock()):
         ray.util.register_serializer(type(lock), serializer=lambda _lock: None, deserializer=_new_lock(lock))
 
