@@ -137,3 +137,11 @@ def test_an_openai_compatible_model_is_rebuilt_on_the_worker(ray_local):
         not on_ray.ok and on_ray.error == local[0].error
     )  # the same call failed the same way, on the worker
     assert "cannot be sent" not in (on_ray.error or "")
+
+
+def test_a_local_model_server_is_not_sent_to_workers(ray_local):
+    from _ray_agents import Asker
+
+    backend = pa.resolve_backend("local-server:qwen2.5-coder-1.5b")  # not started: nothing is loaded
+    with pytest.raises(ConfigurationError, match="OpenAI-compatible endpoint"):
+        pa.swarm(["a"], Asker("local", backend), executor="ray")

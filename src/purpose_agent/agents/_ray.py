@@ -74,6 +74,17 @@ def _reopen_endpoint(state: tuple[str, str, str | None]) -> Any:
     return resolve_backend(spec, api_key=api_key, base_url=base_url)
 
 
+def _refuse_local_model(backend: Any) -> None:
+    raise ConfigurationError(
+        f"the local model {backend.name!r} runs in this process and is not sent to Ray workers: serve "
+        "the model on each node (llama-server, Ollama) and give the agents its OpenAI-compatible endpoint"
+    )
+
+
+def _never(_state: Any) -> None:  # pragma: no cover - _refuse_local_model raises first
+    raise ConfigurationError("a local model cannot be received from another process")
+
+
 def _register(ray: Any) -> None:
     """Our serialization rules (process-local in Ray; registering again replaces them)."""
     from purpose_agent.memory.postgres import PostgresStore
@@ -86,6 +97,12 @@ def _register(ray: Any) -> None:
     ray.util.register_serializer(
         OpenAICompatibleBackend, serializer=_endpoint_state, deserializer=_reopen_endpoint
     )
+    # a model in this process (or a server this process started) would be loaded again by every worker
+    from purpose_agent.models.llama_server import LlamaServerBackend
+    from purpose_agent.models.local import LocalBackend
+
+    for model_cls in (LocalBackend, LlamaServerBackend):
+        ray.util.register_serializer(model_cls, serializer=_refuse_local_model, deserializer=_never)
     for lock in (threading.Lock(), threading.RLock()):
         ray.util.register_serializer(type(lock), serializer=lambda _lock: None, deserializer=_new_lock(lock))
 
@@ -104,6 +121,19 @@ def _run_one(agent: Any, task: str, name: str) -> RunResult:
         return _as_result(task, run_sync(lambda: ask(agent, task)), name)
     except Exception as exc:  # recorded in its slot, never lost (as locally)
         return RunResult.failed(task, exc, agent=name)
+
+
+def _cause(exc: BaseException) -> str:
+    """The root of a serialization failure, in one line (Ray's own report runs to a page)."""
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        nxt = seen.__cause__ or seen.__context__
+        assert nxt is not None
+        seen = nxt
+        if isinstance(seen, ConfigurationError):
+            return str(seen)
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}"
 
 
 def ray_swarm(
@@ -133,9 +163,10 @@ def ray_swarm(
             try:
                 running[remote.remote(agent, tasks[i], names[i % len(pool)])] = i
             except Exception as exc:  # the agent cannot be sent to a worker
+                cause = _cause(exc)
                 raise ConfigurationError(
-                    f"agent {names[i % len(pool)]!r} cannot be sent to a Ray worker ({type(exc).__name__}: "
-                    f"{exc}); give swarm agents that pickle (models by spec or endpoint, memory by path or URL)"
+                    f"agent {names[i % len(pool)]!r} cannot be sent to a Ray worker ({cause}); give swarm "
+                    "agents that pickle (models by endpoint, memory by path or URL)"
                 ) from exc
         done, _ = ray.wait(list(running), num_returns=1)
         for ref in done:
