@@ -1,7 +1,9 @@
 """Purpose Agent: agents that get better with experience, safely and measurably.
 
-The top-level namespace holds the public nouns of SPEC §2; everything else lives in
-subpackages (``purpose_agent.models``, ``.core``, ``.critic``, ``.memory``, ``.tools``, ...).
+The top-level namespace holds the public nouns (``__all__``, checked by
+tests/unit/test_public_api.py); everything else lives in subpackages, one a layer or a
+concern (docs/ARCHITECTURE.md): ``core`` (types, events), ``models``, ``tools``, ``critic``,
+``memory``, ``envs``, ``loop`` (the Orchestrator), ``agents``, ``runtime``, ``evals``.
 """
 
 from purpose_agent.agents import (

@@ -19,7 +19,7 @@ from purpose_agent.evals.conditions import (
     Condition,
     OrchestratorSettings,
 )
-from purpose_agent.evals.critics import GroundTruthPurposeFunction
+from purpose_agent.evals.ground_truth import GroundTruthPurposeFunction
 from purpose_agent.evals.ledger import Ledger, UnitKey
 from purpose_agent.evals.report import BenchmarkResult
 from purpose_agent.evals.runner import BenchmarkConfig, BenchmarkRunner

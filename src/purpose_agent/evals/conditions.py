@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
-from purpose_agent.evals.critics import GroundTruthPurposeFunction
 from purpose_agent.evals.gate import PromoteAll
+from purpose_agent.evals.ground_truth import GroundTruthPurposeFunction
 from purpose_agent.evals.reflection import ReflectionMemory
 from purpose_agent.evals.tasks import BenchmarkTask
 from purpose_agent.loop.hook import ACTOR_KINDS

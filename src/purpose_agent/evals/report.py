@@ -1,6 +1,6 @@
 """Summaries of a learning benchmark: test success per arm with 95% bootstrap intervals, gains
 against the no-memory floor (paired), the full system against the baselines, "never worse",
-cost per point gained, the gate's cost per candidate, and the bar of SPEC §9; written as
+cost per point gained, the gate's cost per candidate, and the bar of docs/BAR.md; written as
 JSON, a Markdown table and a PNG plot."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from purpose_agent.evals.stats import Estimate, bootstrap, paired
 
 Outcomes = dict[int, dict[str, float]]  # seed -> task -> value
 
-#: SPEC §9: full − no memory ≥ +15 points, 95% CI above zero, ≥ 3 seeds, ≥ 60 paired test
+#: docs/BAR.md: full − no memory ≥ +15 points, 95% CI above zero, ≥ 3 seeds, ≥ 60 paired test
 #: episodes, ahead of both baselines
 BAR_POINTS = 0.15
 BAR_SEEDS = 3

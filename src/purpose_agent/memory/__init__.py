@@ -1,5 +1,5 @@
 """The learning memory kernel: typed lessons in SQLite, retrieval, the memory prompt
-compiler, distiller, memory CI, credit assignment and the grounded learning sources. The
+(``memory.prompt``), distiller, memory CI, credit assignment and the grounded learning sources. The
 immune system lives in ``purpose_agent.memory.immune`` and is imported lazily where it is
 needed. What runs the loop to learn (the default learning path ``Learning``, validation
 replays, training attempts, the memory hook) is one layer up, in ``purpose_agent.loop``."""

@@ -13,7 +13,7 @@ from purpose_agent.errors import PurposeAgentError
 
 
 class MemoryKind(StrEnum):
-    """The seven kinds of memory (SPEC §3)."""
+    """The seven kinds of memory (docs/MEMORY.md)."""
 
     PURPOSE_CONTRACT = "purpose_contract"
     USER_PREFERENCE = "user_preference"

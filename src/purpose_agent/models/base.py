@@ -2,7 +2,7 @@
 
 A backend implements ``_generate`` (raw text for messages, optionally constrained by a JSON
 schema). ``BaseBackend.acomplete`` adds what every backend needs on top: schema sanitising
-(GUIDE §1 pitfalls), robust parsing, one repair retry on a bad or truncated reply, usage and
+(docs/MODELS.md), robust parsing, one repair retry on a bad or truncated reply, usage and
 latency on every call.
 """
 
@@ -175,7 +175,7 @@ def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 # ------------------------------------------------------------------------- schema sanitising
 def sanitize_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Make a JSON schema safe for grammar-constrained decoding (GUIDE §1).
+    """Make a JSON schema safe for grammar-constrained decoding (docs/MODELS.md).
 
     - ``maxLength`` is dropped (a large one makes llama.cpp's grammar build fail and segfault);
       length is capped with ``max_tokens`` instead.

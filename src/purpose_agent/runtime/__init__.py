@@ -1,4 +1,6 @@
-"""Runtime services around the loop: human in the loop with checkpoints (``hitl``)."""
+"""Runtime services around the loop: human in the loop with checkpoints (``hitl``), streaming
+runs (``streaming``: ``AsyncOrchestrator``), cost totals (``cost``) and OpenTelemetry spans
+(``otel``, extra ``otel``)."""
 
 from purpose_agent.runtime.cost import CostSummary as CostSummary
 from purpose_agent.runtime.cost import CostTracker as CostTracker
