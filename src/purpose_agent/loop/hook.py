@@ -13,7 +13,7 @@ from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import ConfigurationError
 from purpose_agent.loop.attempts import current_attempt, failure_note, should_retry, with_note
 from purpose_agent.loop.learning import decision_events
-from purpose_agent.memory.ci import MemoryCI
+from purpose_agent.memory.ci import Decision, MemoryCI, _sync_override
 from purpose_agent.memory.distiller import Distiller
 from purpose_agent.memory.events import TrainingAttempt
 from purpose_agent.memory.prompt import compile_memories
@@ -197,7 +197,7 @@ class StoreMemoryHook:
         new_ids = await self._acandidates(result, out) if learn else []
         if self.ci is not None:
             if new_ids:
-                out += decision_events(await self.ci.aprocess(new_ids))
+                out += decision_events(await _aprocess(self.ci, new_ids))
         elif self.learner is not None:
             out += decision_events(await self.learner.agate(new_ids))
         return out
@@ -223,6 +223,14 @@ class StoreMemoryHook:
             self.learner.close()
         if self._owns_store:
             self.store.close()
+
+
+async def _aprocess(ci: MemoryCI, ids: list[str]) -> list[Decision]:
+    """``ci.aprocess``, unless ``ci`` redefines only the sync ``process`` (as the benchmark's
+    ``PromoteAll`` does): then that one, as the sync path would."""
+    if not callable(getattr(ci, "aprocess", None)) or _sync_override(type(ci), "process", "aprocess"):
+        return ci.process(ids)
+    return await ci.aprocess(ids)
 
 
 def as_hook(

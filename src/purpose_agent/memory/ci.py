@@ -91,6 +91,15 @@ class _Cost:
             self.calls += run.calls
 
 
+def _sync_override(cls: type, sync: str, async_: str) -> bool:
+    """Whether the nearest class of ``cls`` that defines ``sync`` or ``async_`` defines only
+    ``sync``: a subclass that redefines the sync form is called through it."""
+    for c in cls.__mro__:
+        if sync in vars(c) or async_ in vars(c):
+            return async_ not in vars(c)
+    return False
+
+
 class MemoryCI:
     """Gate candidates into the prompt on positive evidence only.
 
@@ -151,7 +160,7 @@ class MemoryCI:
     async def _run_unit(self, key: str, include: list[str], exclude: list[str]) -> UnitRun:
         """One validation run: awaited when the replay has ``arun_unit``."""
         arun = getattr(self.replay, "arun_unit", None)
-        if callable(arun):
+        if callable(arun) and not _sync_override(type(self.replay), "run_unit", "arun_unit"):
             return cast(UnitRun, await arun(key, include, exclude))
         return cast(UnitRun, self.replay.run_unit(key, include, exclude))  # type: ignore[union-attr]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import purpose_agent as pa
+from purpose_agent.loop.replay import ReplayTask
 from purpose_agent.memory import MemoryStore
 from purpose_agent.memory.events import MemoryGated
 from purpose_agent.models.base import Message
@@ -148,4 +149,33 @@ def test_the_sync_finish_still_learns_for_step_by_step_callers(tmp_path: Path) -
     run = asyncio.run(steps())
     orch.finish(run)
     assert gated and gated[0].new_pairs == 1
+    store.close()
+
+
+def test_a_gate_or_replay_that_redefines_only_the_sync_form_is_still_used(tmp_path: Path) -> None:
+    from purpose_agent.loop.hook import StoreMemoryHook
+    from purpose_agent.loop.replay import ValidationReplay
+    from purpose_agent.memory.ci import Decision, MemoryCI
+    from purpose_agent.memory.evidence import UnitRun
+
+    class Everything(MemoryCI):  # as the benchmark's PromoteAll: only the sync process
+        def process(self, candidate_ids: Sequence[str]) -> list[Decision]:
+            return [Decision(mid, "promoted", "all") for mid in candidate_ids]
+
+    class Fixed(ValidationReplay):  # only the sync run_unit
+        def run_unit(self, key: str, include: Sequence[str], exclude: Sequence[str]) -> UnitRun:
+            return UnitRun(1.0 if include else 0.0, 0, 0.0)
+
+    store = MemoryStore(tmp_path / "m.sqlite", embedder=None)
+    hook = StoreMemoryHook(store, llm=Toy().model, ci=Everything(store, None))
+    orch = pa.Orchestrator(Toy().model, secret_env(), memory=hook, trace=False)
+    gated: list[MemoryGated] = []
+    orch.bus.subscribe(lambda e: gated.append(e) if isinstance(e, MemoryGated) else None)
+    orch.run_task("Say the secret number (train).", max_steps=2)
+    assert gated and {e.action for e in gated} == {"promoted"}
+
+    replay = Fixed(store, Toy().model, [ReplayTask("Say it.", lambda seed: secret_env())])
+    mid = store.add("Answer 42 when asked for the secret number.", "skill_card")
+    [decision] = asyncio.run(MemoryCI(store, replay).aprocess([mid]))
+    assert decision.new_pairs == 1 and decision.wins == 1
     store.close()
