@@ -19,20 +19,33 @@ coding demo (the model writes a function until its unit tests pass).
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
+from purpose_agent._demo_report import (
+    Collector,
+    DemoReport,
+    Lesson,
+    Play,
+    StepPrinter,
+    end_line,
+    file_digests,
+    gate_line,
+    header,
+    lessons_of,
+    play_row,
+    print_lessons,
+    short,
+    table,
+)
 from purpose_agent.core import events as ev
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.types import TaskResult
 from purpose_agent.loop.learning import Learning
 from purpose_agent.loop.orchestrator import Orchestrator
-from purpose_agent.memory.events import MemoryGated
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryStatus
 from purpose_agent.models.base import Backend
@@ -155,267 +168,6 @@ def textworld_plan(
     )
 
 
-@dataclass(frozen=True)
-class Play:
-    """One printed run: what it did and what it cost."""
-
-    label: str
-    game: str
-    success: bool
-    outcome: float | None
-    steps: int
-    calls: int
-    seconds: float
-    stop: str
-    memory_ids: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, label: str, game: str, result: TaskResult) -> Play:
-        return cls(
-            label,
-            game,
-            result.success,
-            result.outcome,
-            len(result.steps),
-            result.usage.calls,
-            result.wall_time_s,
-            result.stop_reason,
-            tuple(result.memory_ids),
-        )
-
-
-@dataclass(frozen=True)
-class Lesson:
-    """A memory the learning phase wrote, with the gate's numbers for it."""
-
-    id: str
-    kind: str
-    status: str
-    text: str
-    pairs: int = 0
-    wins: int = 0
-    losses: int = 0
-    ties: int = 0
-    gain: float | None = None
-    p_value: float | None = None
-    runs: int = 0
-    calls: int = 0
-    seconds: float = 0.0
-    gates: int = 0
-    reason: str = ""
-
-
-@dataclass
-class DemoReport:
-    """What the learning demo did (returned by :func:`run_learning_demo`)."""
-
-    store_path: Path
-    before: Play | None = None
-    training: list[Play] = field(default_factory=list)
-    after: Play | None = None
-    lessons: list[Lesson] = field(default_factory=list)
-    test_writes: list[str] = field(default_factory=list)  # files an EVAL_TEST play changed
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def promoted(self) -> list[Lesson]:
-        return [x for x in self.lessons if x.status == MemoryStatus.PROMOTED.value]
-
-    @property
-    def verdict(self) -> str:
-        b, a = self.before, self.after
-        if b is None or a is None:
-            return "incomplete"
-        if not a.memory_ids:
-            return "no lesson reached the after-play's prompt (nothing was promoted), so it could not change"
-        bo, ao = b.outcome or 0.0, a.outcome or 0.0
-        if a.success and not b.success:
-            return "learning helped: the held-out game went from failed to solved"
-        if ao > bo + 1e-9:
-            return f"learning helped partly: the score rose from {bo:.2f} to {ao:.2f}, the game is not solved"
-        if ao < bo - 1e-9 or (b.success and not a.success):
-            return f"learning made it worse on this game: the score fell from {bo:.2f} to {ao:.2f}"
-        if a.success and a.steps < b.steps:
-            return f"solved both times; with the lessons in {a.steps} steps instead of {b.steps}"
-        return "learning did not change the result on this game"
-
-
-def _digests(path: Path) -> dict[str, str]:
-    """sha256 of the store file and of its write-ahead log (a missing log counts as empty).
-    The ``-shm`` file is left out: it is SQLite's shared-memory index, which readers create
-    and maintain, not stored data."""
-    out = {}
-    for suffix in ("", "-wal"):
-        p = Path(str(path) + suffix)
-        out[p.name] = hashlib.sha256(p.read_bytes() if p.exists() else b"").hexdigest()
-    return out
-
-
-def _short(text: str, n: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _first_sentence(observation: str) -> str:
-    lines = [ln for ln in observation.splitlines() if ln.strip() and not ln.startswith(("Score:", "NOTE:"))]
-    return lines[0] if lines else ""
-
-
-class _StepPrinter:
-    """One line per step: the action, what the game said, and the ground-truth score."""
-
-    def __init__(self, out: Out, kinds: Callable[[str], str]) -> None:
-        self.out = out
-        self.kinds = kinds
-        self.action = ""
-        self.observation = ""
-
-    def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.MemoryIncluded) and event.step == 0 and event.ids:
-            shown = ", ".join(f"{mid} ({self.kinds(mid)})" for mid in event.ids)
-            self.out(f"  memories in the prompt: {shown}")
-        elif isinstance(event, ev.ActionChosen):
-            self.action = event.name + (f" {event.params}" if event.params else "")
-            if not event.valid:
-                self.action += " [invalid reply]"
-        elif isinstance(event, ev.Observed):
-            self.observation = _first_sentence(event.observation)
-        elif isinstance(event, ev.Scored):
-            score = f"score {event.outcome:.2f}" if event.outcome is not None else f"Φ {event.phi_after:.1f}"
-            self.out(
-                f"  {event.step:>2}. {_short(self.action, 36):<36} → {_short(self.observation, 58)}  [{score}]"
-            )
-
-
-def _end_line(play: Play) -> str:
-    verdict = "SOLVED" if play.success else "NOT SOLVED"
-    score = f"score {play.outcome:.2f}" if play.outcome is not None else "no ground truth"
-    return (
-        f"  {verdict} in {play.steps} steps, {score} (stop: {play.stop}; "
-        f"{play.calls} model calls, {play.seconds:.1f}s)"
-    )
-
-
-def _header(out: Out, text: str) -> None:
-    out("")
-    out(f"== {text} " + "=" * max(3, 86 - len(text)))
-
-
-class _Collector:
-    """The learning events of the training runs."""
-
-    def __init__(self) -> None:
-        self.candidates: list[ev.CandidateProposed] = []
-        self.gated: list[MemoryGated] = []
-        self.errors: list[ev.ErrorRaised] = []
-
-    def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.CandidateProposed):
-            self.candidates.append(event)
-        elif isinstance(event, MemoryGated):
-            self.gated.append(event)
-        elif isinstance(event, ev.ErrorRaised):
-            self.errors.append(event)
-
-
-def _gate_line(g: MemoryGated) -> str:
-    p = f", p={g.p_value:.3f}" if g.p_value is not None else ""
-    gain = f", gain {g.gain:+.2f}" if g.gain is not None else ""
-    calls = "?" if g.calls is None else str(g.calls)
-    shared = f", {g.baseline_reused} shared baselines" if g.baseline_reused else ""
-    decided = {"promoted": "PROMOTED", "rejected": "REJECTED", "deferred": "kept quarantined"}.get(
-        g.action, g.action
-    )
-    if not g.pairs and not g.new_pairs:
-        return f"    {g.memory_id}: {decided} ({_short(g.reason, 110)})"
-    return (
-        f"    {g.memory_id}: {decided} after {g.pairs} paired units ({g.new_pairs} new): "
-        f"{g.wins} wins / {g.losses} losses / {g.ties} ties{p}{gain}; "
-        f"this gate: {g.runs} runs, {calls} calls, {g.seconds:.1f}s{shared}"
-    )
-
-
-def _lessons(store: MemoryStore, gated: Sequence[MemoryGated]) -> list[Lesson]:
-    """Every memory in the store, with its latest gate numbers and its summed gate cost."""
-    out = []
-    for m in store.list():
-        mine = [g for g in gated if g.memory_id == m.id]
-        history = store.history(m.id)
-        row = Lesson(m.id, m.kind.value, m.status.value, m.text, reason=history[-1].reason if history else "")
-        if mine:
-            g = mine[-1]  # its tallies are over every paired unit so far
-            row = replace(
-                row,
-                pairs=g.pairs,
-                wins=g.wins,
-                losses=g.losses,
-                ties=g.ties,
-                gain=g.gain,
-                p_value=g.p_value,
-                runs=sum(x.runs for x in mine),
-                calls=sum(x.calls or 0 for x in mine),
-                seconds=sum(x.seconds for x in mine),
-                gates=len(mine),
-            )
-        out.append(row)
-    return out
-
-
-_STATUS_TITLES = (
-    (MemoryStatus.PROMOTED, "promoted (these enter prompts)"),
-    (MemoryStatus.QUARANTINED, "quarantined (no evidence either way yet; never in a prompt)"),
-    (MemoryStatus.CANDIDATE, "candidates not gated yet (never in a prompt)"),
-    (MemoryStatus.REJECTED, "rejected (kept for audit; never in a prompt)"),
-    (MemoryStatus.ARCHIVED, "archived (superseded, or kept only as evidence for procedures)"),
-)
-
-
-def _print_lessons(out: Out, lessons: Sequence[Lesson]) -> None:
-    if not lessons:
-        out("  no lessons were written")
-        return
-    for status, title in _STATUS_TITLES:
-        rows = [x for x in lessons if x.status == status.value]
-        if not rows:
-            continue
-        out(f"  {title}:")
-        for x in rows:
-            out(f"    {x.id} [{x.kind}] {_short(x.text, 96)}")
-            if x.gates:
-                p = f", p={x.p_value:.3f}" if x.p_value is not None else ""
-                gain = f", gain {x.gain:+.2f}" if x.gain is not None else ""
-                out(
-                    f"        gate: {x.wins} wins / {x.losses} losses / {x.ties} ties over {x.pairs} "
-                    f"paired units{p}{gain}; cost {x.runs} runs, {x.calls} calls, {x.seconds:.1f}s "
-                    f"in {x.gates} gate(s)"
-                )
-            elif status is MemoryStatus.REJECTED and x.reason:
-                out(f"        {_short(x.reason, 110)}")
-
-
-def _table(out: Out, rows: Sequence[tuple[str, str, str]]) -> None:
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows)
-    w2 = max(len(r[2]) for r in rows)
-    for i, (a, b, c) in enumerate(rows):
-        out(f"  | {a:<{w0}} | {b:<{w1}} | {c:<{w2}} |")
-        if i == 0:
-            out(f"  |{'-' * (w0 + 2)}|{'-' * (w1 + 2)}|{'-' * (w2 + 2)}|")
-
-
-def _play_row(p: Play | None, what: str) -> str:
-    if p is None:
-        return "-"
-    return {
-        "success": "yes" if p.success else "no",
-        "score": f"{p.outcome:.2f}" if p.outcome is not None else "-",
-        "steps": str(p.steps),
-        "calls": str(p.calls),
-        "seconds": f"{p.seconds:.1f}",
-        "memories": str(len(p.memory_ids)),
-    }[what]
-
-
 def run_learning_demo(
     model: str | Backend = "local",
     *,
@@ -442,14 +194,14 @@ def run_learning_demo(
     out(f"model: {llm.name} (loaded in {loaded:.1f}s)")
     out(f"game: {plan.title}")
     out(f"memory store: {path}")
-    out(f"task of every game: {_short(plan.held_out.purpose, 200)}")
+    out(f"task of every game: {short(plan.held_out.purpose, 200)}")
 
     def kinds(mid: str) -> str:
         with MemoryStore(path, mode=RunMode.EVAL_TEST, embedder=None) as s:
             return s.get(mid).kind.value
 
     def held_out_play(label: str) -> Play:
-        digests = _digests(path)
+        before = file_digests(path)
         store = MemoryStore(path, mode=RunMode.EVAL_TEST, embedder=None)
         try:
             n = store.count(MemoryStatus.PROMOTED)
@@ -461,15 +213,15 @@ def run_learning_demo(
                 mode=RunMode.EVAL_TEST,
                 ground_truth_phi=True,
                 trace_dir=traces,
-                listeners=[_StepPrinter(out, kinds)],
+                listeners=[StepPrinter(out, kinds)],
             )
             result = orch.run_task(plan.held_out.purpose, max_steps=plan.max_steps)
             play = Play.of(label, plan.held_out.name, result)
         finally:
             store.close()
-        out(_end_line(play))
-        now = _digests(path)
-        changed = sorted(name for name in digests if digests[name] != now[name])
+        out(end_line(play))
+        now = file_digests(path)
+        changed = sorted(name for name in before if before[name] != now[name])
         report.test_writes += changed
         out(
             "  EVAL_TEST check: the store file and its WAL are byte-identical (sha256 before = after)"
@@ -479,14 +231,14 @@ def run_learning_demo(
         return play
 
     # 1. before
-    _header(out, "1/4  Before learning: the held-out game, no memory (EVAL_TEST: nothing is written)")
+    header(out, "1/4  Before learning: the held-out game, no memory (EVAL_TEST: nothing is written)")
     phase = time.perf_counter()
     report.before = held_out_play("before")
     report.seconds["before"] = time.perf_counter() - phase
 
     # 2. learn
     n_val = len(plan.validation)
-    _header(out, f"2/4  Learning from {len(plan.train)} training game(s)")
+    header(out, f"2/4  Learning from {len(plan.train)} training game(s)")
     out("  the default learning path, as a user writes it:")
     out("    store = pa.MemoryStore(path)")
     out(f"    learning = pa.Learning(validation=[{n_val} dev games], units_per_gate={n_val})")
@@ -503,7 +255,7 @@ def run_learning_demo(
         train_attempts=plan.train_attempts,
         replay_max_steps=plan.replay_max_steps,
     )
-    collector = _Collector()
+    collector = Collector()
     store = MemoryStore(path, embedder=None)
     try:
         for i, game in enumerate(plan.train, 1):
@@ -515,36 +267,36 @@ def run_learning_demo(
                 learning=learning,
                 ground_truth_phi=True,
                 trace_dir=traces,
-                listeners=[_StepPrinter(out, lambda mid: store.get(mid).kind.value), collector],
+                listeners=[StepPrinter(out, lambda mid: store.get(mid).kind.value), collector],
             )
             seen_c, seen_g = len(collector.candidates), len(collector.gated)
             started = time.perf_counter()
             result = orch.run_task(game.purpose, max_steps=plan.max_steps)
             play = Play.of("train", game.name, result)
             report.training.append(play)
-            out(_end_line(play))
+            out(end_line(play))
             out(
                 f"  learning from it (candidates, scan, gate replays): {time.perf_counter() - started - play.seconds:.1f}s"
             )
             new_c = collector.candidates[seen_c:]
             out(f"  {len(new_c)} candidate lesson(s) written from this run:")
             for c in new_c:
-                out(f"    {c.memory_id} [{c.memory_kind}] {_short(c.text, 90)}")
+                out(f"    {c.memory_id} [{c.memory_kind}] {short(c.text, 90)}")
             new_g = collector.gated[seen_g:]
             if new_g:
                 out("  gate (validation replays with and without each candidate):")
                 for g in new_g:
-                    out(_gate_line(g))
+                    out(gate_line(g))
         for e in collector.errors:
-            out(f"  note: {e.where}: {_short(e.message, 140)}")
-        report.lessons = _lessons(store, collector.gated)
+            out(f"  note: {e.where}: {short(e.message, 140)}")
+        report.lessons = lessons_of(store, collector.gated)
     finally:
         store.close()
     report.seconds["learn"] = time.perf_counter() - phase
 
     # 3. lessons
-    _header(out, "3/4  What was learned")
-    _print_lessons(out, report.lessons)
+    header(out, "3/4  What was learned")
+    print_lessons(out, report.lessons)
     runs = sum(g.runs for g in collector.gated)
     calls = sum(g.calls or 0 for g in collector.gated)
     secs = sum(g.seconds for g in collector.gated)
@@ -554,7 +306,7 @@ def run_learning_demo(
     )
 
     # 4. after
-    _header(out, "4/4  After learning: the same held-out game, with what was promoted (EVAL_TEST)")
+    header(out, "4/4  After learning: the same held-out game, with what was promoted (EVAL_TEST)")
     phase = time.perf_counter()
     report.after = held_out_play("after")
     report.seconds["after"] = time.perf_counter() - phase
@@ -562,7 +314,7 @@ def run_learning_demo(
     # summary
     total = time.perf_counter() - t0
     report.seconds["total"] = total
-    _header(out, "Summary")
+    header(out, "Summary")
     b, a = report.before, report.after
     rows = [("held-out game " + plan.held_out.name, "before (no memory)", "after (promoted lessons)")]
     for label, what in (
@@ -573,8 +325,8 @@ def run_learning_demo(
         ("seconds", "seconds"),
         ("lessons in the prompt", "memories"),
     ):
-        rows.append((label, _play_row(b, what), _play_row(a, what)))
-    _table(out, rows)
+        rows.append((label, play_row(b, what), play_row(a, what)))
+    table(out, rows)
     promoted = report.promoted
     out(
         f"  lessons: {len(promoted)} promoted"

@@ -45,16 +45,25 @@ import inspect
 import json
 import math
 import time
-import typing
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from purpose_agent.agents._checkpoints import DONE_SIGNAL, Checkpoints, NodeRecord, RunInfo
+from purpose_agent.agents._flow_graph import (
+    BEGIN,
+    check_max_steps,
+    depths,
+    failed_record,
+    hashable,
+    jsonable,
+    literal_labels,
+    reachable,
+    resolve,
+)
 from purpose_agent.errors import ConfigurationError, PurposeAgentError
-from purpose_agent.models.base import run_sync
 
 __all__ = [
     "BEGIN",
@@ -69,7 +78,6 @@ __all__ = [
     "RunInfo",
 ]
 
-BEGIN = "__begin__"
 DEFAULT_CHECKPOINT = ".purpose_agent/flows.sqlite"
 _RESERVED = (BEGIN, DONE_SIGNAL)
 
@@ -153,7 +161,7 @@ class Flow:
             raise ConfigurationError(f"a flow name must be a non-empty string, got {name!r}")
         self.name = name
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
-        self.max_steps = _check_max_steps(max_steps)
+        self.max_steps = check_max_steps(max_steps)
         self._nodes: dict[str, _Node] = {}
         self._edges: dict[str, _Edge] = {}
         self._compiled = False
@@ -215,7 +223,7 @@ class Flow:
                 raise FlowBuildError(f"the mapping of the conditional edge from {a!r} is empty")
             for label, target in table.items():
                 self._check_target(a, target, label=label)
-            missing = [lab for lab in _literal_labels(router) if lab not in table]
+            missing = [lab for lab in literal_labels(router) if lab not in table]
             if missing:
                 raise FlowBuildError(
                     f"the router of {a!r} can return {missing!r}, which the mapping does not have "
@@ -242,7 +250,7 @@ class Flow:
                 f"add_edge(<node>, DONE_SIGNAL) to end the flow there"
             )
         graph = {src: set(self._targets(edge)) for src, edge in self._edges.items()}
-        reach = _reachable(graph, BEGIN)
+        reach = reachable(graph, BEGIN)
         unreachable = [n for n in self._nodes if n not in reach]
         if DONE_SIGNAL not in reach:
             raise FlowBuildError(
@@ -252,7 +260,7 @@ class Flow:
             raise FlowBuildError(
                 f"node(s) {', '.join(map(repr, unreachable))} cannot be reached from BEGIN; add an edge to them"
             )
-        stuck = [n for n in self._nodes if DONE_SIGNAL not in _reachable(graph, n)]
+        stuck = [n for n in self._nodes if DONE_SIGNAL not in reachable(graph, n)]
         if stuck:
             raise FlowBuildError(
                 f"node(s) {', '.join(map(repr, stuck))} can never reach DONE_SIGNAL (a cycle without an exit); "
@@ -265,7 +273,7 @@ class Flow:
         """The nodes in topological order (edges of cycles back to an earlier node are ignored)."""
         self.compile()
         graph = {src: set(self._targets(e)) for src, e in self._edges.items()}
-        depth = _depths(graph)
+        depth = depths(graph)
         deps: dict[str, set[str]] = {n: set() for n in self._nodes}
         for src, targets in graph.items():
             for t in targets:
@@ -299,7 +307,7 @@ class Flow:
         """
         if not self._compiled:
             self.compile()
-        limit = self.max_steps if max_steps is None else _check_max_steps(max_steps)
+        limit = self.max_steps if max_steps is None else check_max_steps(max_steps)
         if state is not None and not isinstance(state, Mapping):
             raise ConfigurationError(f"a flow state must be a dict, got {type(state).__name__}")
         with Checkpoints(self.checkpoint) as ckpt:
@@ -335,7 +343,7 @@ class Flow:
                     try:
                         new_state = self._normal(new_state, f"the state after node {current!r}")
                     except FlowError as bad:
-                        record, exc = _failed(record, bad), bad
+                        record, exc = failed_record(record, bad), bad
                     else:
                         record = self._normal_record(record)
                 if exc is not None:
@@ -406,7 +414,7 @@ class Flow:
         try:
             return dict(json.loads(json.dumps(state, allow_nan=False)))
         except (TypeError, ValueError) as exc:
-            bad = next((k for k, v in state.items() if not _jsonable(k, v)), None)
+            bad = next((k for k, v in state.items() if not jsonable(k, v)), None)
             detail = f" (key {bad!r}: {type(state[bad]).__name__})" if bad is not None else ""
             raise FlowError(
                 f"{what} cannot be checkpointed as JSON{detail}: {exc}. Keep state values to str, "
@@ -428,7 +436,7 @@ class Flow:
         try:
             given = copy.deepcopy(state)
             if node.runnable:
-                result = _resolve(node.target.run(self._task(node, given)))
+                result = resolve(node.target.run(self._task(node, given)))
                 if hasattr(result, "output"):
                     update: dict[str, Any] = {name: result.output}
                 elif isinstance(result, Mapping):
@@ -437,7 +445,7 @@ class Flow:
                     update = {name: result}
                 new_state = {**given, **update}
             else:
-                result = _resolve(node.target(given))
+                result = resolve(node.target(given))
                 if result is None:
                     update = {k: v for k, v in given.items() if k not in state or state[k] != v}
                     new_state = given
@@ -473,7 +481,7 @@ class Flow:
         assert edge.router is not None
         where = "BEGIN" if src == BEGIN else f"node {src!r}"
         try:
-            label = _resolve(edge.router(copy.deepcopy(state)))
+            label = resolve(edge.router(copy.deepcopy(state)))
         except Exception as exc:
             if save:
                 ckpt.fail(run_id, f"router of {where} failed: {type(exc).__name__}: {exc}")
@@ -484,7 +492,7 @@ class Flow:
                 node=src,
             ) from exc
         if edge.mapping is not None:
-            target = edge.mapping.get(label) if _hashable(label) else None
+            target = edge.mapping.get(label) if hashable(label) else None
             options = list(edge.mapping)
         else:
             target = (
@@ -509,7 +517,7 @@ class Flow:
         if current in path:
             j = len(path) - 1 - path[::-1].index(current)
             loop = path[j:]  # ends just before ``current`` comes round again
-            depth = _depths({src: set(self._targets(e)) for src, e in self._edges.items()})
+            depth = depths({src: set(self._targets(e)) for src, e in self._edges.items()})
             first = min(range(len(loop)), key=lambda i: (depth.get(loop[i], math.inf), i))
             loop = loop[first:] + loop[:first]  # start where the flow enters the cycle
             cycle = (*loop, loop[0])
@@ -526,79 +534,3 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r}, nodes={list(self._nodes)!r})"
-
-
-# ---------------------------------------------------------------------- helpers
-def _check_max_steps(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"max_steps must be a positive integer, got {value!r}")
-    return value
-
-
-def _resolve(value: Any) -> Any:
-    """Await an awaitable result (async nodes and routers); other values pass through."""
-    if inspect.isawaitable(value):
-        awaitable: Awaitable[Any] = value
-
-        async def wait() -> Any:
-            return await awaitable
-
-        return run_sync(wait)
-    return value
-
-
-def _failed(record: NodeRecord, exc: BaseException) -> NodeRecord:
-    return NodeRecord(record.node, record.input_keys, None, record.duration_s, f"{type(exc).__name__}: {exc}")
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
-def _jsonable(key: Any, value: Any) -> bool:
-    try:
-        json.dumps({key: value}, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return isinstance(key, str)
-
-
-def _literal_labels(router: Router) -> list[Any]:
-    """The labels of a ``-> Literal[...]`` return annotation, else []."""
-    try:
-        hints = typing.get_type_hints(router)
-    except Exception:  # unresolvable annotations: nothing to check
-        return []
-    ret = hints.get("return")
-    return list(typing.get_args(ret)) if typing.get_origin(ret) is typing.Literal else []
-
-
-def _reachable(graph: Mapping[str, set[str]], start: str) -> set[str]:
-    seen: set[str] = set()
-    stack = [start]
-    while stack:
-        node = stack.pop()
-        for nxt in graph.get(node, ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
-
-
-def _depths(graph: Mapping[str, set[str]]) -> dict[str, float]:
-    """Breadth-first distance from BEGIN (unreached nodes are infinitely far)."""
-    depth: dict[str, float] = {BEGIN: 0}
-    frontier = [BEGIN]
-    while frontier:
-        nxt_frontier = []
-        for node in frontier:
-            for nxt in sorted(graph.get(node, ())):
-                if nxt not in depth:
-                    depth[nxt] = depth[node] + 1
-                    nxt_frontier.append(nxt)
-        frontier = nxt_frontier
-    return {n: depth.get(n, math.inf) for n in {*graph, *(t for ts in graph.values() for t in ts)}}

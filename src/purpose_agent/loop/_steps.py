@@ -1,13 +1,15 @@
 """Step helpers of the loop: loop detection (novelty of a step), the actions still worth
 offering, how a tool's result becomes the next state, and the critic's agreement with
-ground truth."""
+ground truth, and how one action is executed."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from purpose_agent.core import events as ev
 from purpose_agent.core.environment import ActionSpec, Environment, is_free_form
 from purpose_agent.core.types import DONE, Action, State, Step, canonical_json
 from purpose_agent.critic import anomalies as anom
@@ -81,3 +83,38 @@ def apply_tool_result(env: Environment, action: Action, result: Any, state: Stat
     ]
     summary = (state.summary + "\n" if state.summary else "") + f"[{action.name}] {str(output)[:1000]}"
     return State({**state.data, "tool_results": results}, summary)
+
+
+async def execute(
+    environment: Environment,
+    tool: Any,
+    action: Action,
+    before: State,
+    emit: Callable[[ev.Event], None],
+) -> tuple[State, str, str]:
+    """Run a valid ``action`` (``tool``, when it names one, else the environment): the new
+    state, the observation, and what the action brought (for loop detection: the observation,
+    or a tool's own result, since a tool's state keeps growing)."""
+    try:
+        if tool is not None:
+            result = await tool.arun(**dict(action.params))
+            after = apply_tool_result(environment, action, result, before)
+            brought = canonical_json(
+                [
+                    getattr(result, "ok", True),
+                    str(getattr(result, "output", "")),
+                    str(getattr(result, "error", "")),
+                ]
+            )
+        else:
+            after = await asyncio.to_thread(environment.execute, action, before)
+            brought = ""
+    except Exception as exc:  # an environment bug must not lose the run
+        emit(ev.ErrorRaised(where=f"execute:{action.name}", message=repr(exc)))
+        text = f"The action {action.name} failed: {type(exc).__name__}: {exc}"
+        return before, text, text
+    if not isinstance(after, State):
+        emit(ev.ErrorRaised(where="execute", message=f"returned {type(after).__name__}"))
+        return before, "The environment returned no state.", "no state"
+    observation = after.describe()
+    return after, observation, brought or observation

@@ -7,15 +7,10 @@ step at a time; ``run_task`` runs them to the end. ``Engine`` is the loop; the p
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import math
-import numbers
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import Any, NoReturn, cast
 
 from purpose_agent.core import events as ev
@@ -23,27 +18,22 @@ from purpose_agent.core.environment import (
     DONE_SPEC,
     ActionSpec,
     Environment,
-    GroundTruthError,
     to_action_specs,
 )
 from purpose_agent.core.modes import RunMode
-from purpose_agent.core.types import DONE, Action, Score, State, Step, TaskResult, canonical_json
-from purpose_agent.critic import anomalies as anom
-from purpose_agent.critic.anomalies import AnomalyPolicy
-from purpose_agent.critic.events import ScoreOverridden
-from purpose_agent.critic.override import apply_override, target_state
-from purpose_agent.critic.purpose_function import PurposeFunction, ground_truth_score
+from purpose_agent.core.types import DONE, Action, Score, State, Step, TaskResult
+from purpose_agent.critic.purpose_function import PurposeFunction
 from purpose_agent.errors import RunFailedError
-from purpose_agent.loop import _steps
+from purpose_agent.loop import _override, _scoring, _steps
+from purpose_agent.loop._record import Recording
 from purpose_agent.loop._run import MemoryHook, Run, ToolLike
 from purpose_agent.loop.actor import Actor
-from purpose_agent.loop.settings import ActorSettings, CriticSettings, TraceSettings
-from purpose_agent.models.base import Backend, Completion, TokenChunk, Usage, run_sync, stream_tokens
-from purpose_agent.models.pricing import price_call
+from purpose_agent.loop.settings import ActorSettings, CriticSettings, SettingsView, TraceSettings
+from purpose_agent.models.base import Backend, Completion, Usage, run_sync
 from purpose_agent.models.registry import resolve_backend
 
 
-class Engine:
+class Engine(SettingsView, Recording):
     """Runs an actor toward a purpose in an environment, scored by a separate critic: the
     loop itself, configured by ``ActorSettings``, ``CriticSettings`` and ``TraceSettings``
     (``purpose_agent.loop.settings``), with an optional memory hook. ``Orchestrator`` is this
@@ -110,111 +100,7 @@ class Engine:
         if callable(attach):
             attach(self)  # the memory builds its validation runs like this engine's runs
 
-    # ------------------------------------------------------------------------------ settings
-    @property
-    def trace_enabled(self) -> bool:
-        return self.trace_settings.enabled
-
-    @property
-    def tool_top_k(self) -> int | None:
-        return self.actor_settings.tool_top_k
-
-    @property
-    def retry_repeats(self) -> bool:
-        return self.actor_settings.retry_repeats
-
-    @property
-    def repeat_temperature(self) -> float:
-        return self.actor_settings.repeat_temperature
-
-    @property
-    def loop_patience(self) -> int | None:
-        return self.actor_settings.loop_patience
-
-    @property
-    def phi_threshold(self) -> float:
-        return self.critic_settings.phi_threshold
-
-    @property
-    def success_outcome(self) -> float:
-        return self.critic_settings.success_outcome
-
-    @property
-    def ground_truth_phi(self) -> bool:
-        return self.critic_settings.ground_truth_phi
-
-    @property
-    def rescore_unchanged(self) -> bool:
-        return self.critic_settings.rescore_unchanged
-
-    @property
-    def anomaly_policy(self) -> AnomalyPolicy:
-        return self.critic_settings.anomaly_policy
-
-    @property
-    def meta_reward(self) -> bool:
-        return self.critic_settings.meta_reward
-
     # ------------------------------------------------------------------------------ helpers
-    def _emit(self, run: Run, event: ev.Event) -> None:
-        object.__setattr__(event, "run_id", run.run_id)
-        # the run's own file: only its events, whatever else runs; tokens are left out (the
-        # action and score events record the replies)
-        if run.trace is not None and not isinstance(event, ev.TokenStreamed):
-            try:
-                run.trace(event)
-            except Exception as exc:  # a full disk must not sink the run
-                self.bus.record_error(run.trace, exc)
-        self.bus.emit(event)
-        listener = self._run_listeners.get(run.run_id)
-        if listener is not None:
-            try:
-                listener(event)
-            except Exception as exc:
-                self.bus.record_error(listener, exc)
-
-    def _tokens(self, run: Run, step: int, role: str) -> AbstractContextManager[None]:
-        """Model calls stream while a run has a streaming listener (``run_task_stream``): its
-        chunks become ``TokenStreamed`` events when the listener wants tokens, and a streamed
-        call stops at the next token when the run is cancelled."""
-        listener = self._run_listeners.get(run.run_id)
-        if listener is None:
-            return nullcontext()
-        wants = bool(getattr(listener, "tokens", False))
-
-        def sink(chunk: TokenChunk) -> None:
-            if wants:
-                self._emit(
-                    run,
-                    ev.TokenStreamed(
-                        text=chunk.text, step=step, role=role, model=chunk.model, attempt=chunk.attempt
-                    ),
-                )
-
-        return stream_tokens(sink)
-
-    def _abort(self, run: Run, exc: BaseException) -> None:
-        """A run cancelled (or interrupted) mid-way: record its end, close its trace."""
-        reason = (
-            "cancelled" if isinstance(exc, asyncio.CancelledError) else f"interrupted: {type(exc).__name__}"
-        )
-        try:
-            self._emit(
-                run,
-                ev.TaskEnded(
-                    success=False,
-                    final_phi=run.phi,
-                    steps=len(run.steps),
-                    outcome=run.outcome,
-                    stop_reason=reason,
-                    wall_time_s=time.perf_counter() - run.started,
-                ),
-            )
-        finally:
-            self._run_listeners.pop(run.run_id, None)
-            if run.trace is not None:
-                run.trace.close()
-
     def _action_specs(self, state: State, offered: frozenset[str] | None = None) -> list[ActionSpec]:
         specs = list(self.environment.actions(state) or self.specs)
         if offered is not None:
@@ -224,72 +110,22 @@ class Engine:
         return specs
 
     def _account(self, run: Run, role: str, completion: Completion | None, step: int = 0) -> Usage:
-        if completion is None:
-            return Usage(calls=0)
-        run.usage = run.usage + completion.usage
-        price = price_call(
-            completion.model,
-            completion.usage.prompt_tokens,
-            completion.usage.completion_tokens,
-            backend=self.llm if role == "actor" else self.critic_llm,
-        )
-        self._emit(
-            run,
-            ev.CostIncurred(
-                role=role,
-                model=completion.model,
-                step=step,
-                prompt_tokens=completion.usage.prompt_tokens,
-                completion_tokens=completion.usage.completion_tokens,
-                processed_prompt_tokens=completion.usage.processed_prompt_tokens,
-                latency_s=completion.latency_s,
-                usd=price.usd,
-                price_source=price.source,
-            ),
-        )
-        return completion.usage
+        return _scoring.account(self, run, role, completion, step)
 
     def _outcome(self, run: Run, state: State) -> float | None:
-        """Ground truth of ``state``. A check that raises or returns a non-number is recorded
-        (an ``error`` event) and raises ``GroundTruthError``: it is never taken for "unknown"."""
-        cause: Exception | None = None
-        try:
-            value = self.environment.outcome(state)
-        except Exception as exc:
-            problem, cause = f"environment.outcome raised {type(exc).__name__}: {exc}", exc
-        else:
-            if value is None:
-                return None
-            if isinstance(value, numbers.Real) and not math.isnan(value):
-                return float(value)
-            problem = f"environment.outcome returned {value!r}, not a number or None"
-        self._emit(run, ev.ErrorRaised(where="environment.outcome", message=problem[:2000]))
-        raise GroundTruthError(
-            f"{problem}; the ground truth is unknown, so the run cannot be judged"
-        ) from cause
+        """Ground truth of ``state`` (``GroundTruthError`` when the check is broken)."""
+        return _scoring.outcome(self, run, state)
 
     def _calibration_store(self) -> Any:
         """The memory store behind the memory hook, if any (for calibration memories)."""
         store = getattr(self.memory, "store", None)
         return store if store is not None and hasattr(store, "add") and hasattr(store, "retrieve") else None
 
-    def _count_ground_truth(self) -> None:
-        counter = getattr(self.purpose_function, "count_ground_truth", None)
-        if callable(counter):
-            counter()
-
     async def _score(
         self, purpose: str, state: State, previous: State | None, action: Action | None, outcome: float | None
     ) -> tuple[Score, Completion | None]:
         """Φ of a new state: from ground truth when allowed and known, else from the critic."""
-        if self.ground_truth_phi and outcome is not None:
-            self._count_ground_truth()
-            return ground_truth_score(outcome), None
-        if previous is None:
-            call = await self.purpose_function.ascore(purpose, state)
-        else:
-            call = await self.purpose_function.ascore(purpose, state, previous, action)
-        return call.score, call.completion
+        return await _scoring.score(self, purpose, state, previous, action, outcome)
 
     # ------------------------------------------------------------------------------ the loop
     async def astart(self, purpose: str, initial_state: State | None = None, max_steps: int = 20) -> Run:
@@ -419,40 +255,19 @@ class Engine:
         outcome = self._outcome(run, after)
         unchanged = after_hash == before.fingerprint()
         stale = _steps.record_novelty(run, action, before, after_hash, novelty)
-        found: tuple[str, ...] = ()
         if stale and not action.is_done:
             observation += "\nNOTE: you did this before and it brought nothing new. Do something different."
         elif unchanged and decision.valid and not action.is_done:
             observation += "\nNOTE: this action changed nothing. Do something different."
-        if unchanged and not self.rescore_unchanged:
-            phi_after, evidence, confidence = run.phi, "state unchanged", 1.0
-            source = run.source if run.source in ("ground_truth", "human") else "unchanged"
-        else:
-            with self._tokens(run, index, "critic"):
-                if unchanged and not (self.ground_truth_phi and outcome is not None):
-                    call = await self.purpose_function.ascore(
-                        run.purpose, after, before, action, rescore=True
-                    )
-                    score, completion = call.score, call.completion
-                else:
-                    score, completion = await self._score(run.purpose, after, before, action, outcome)
-            usage = usage + self._account(run, "critic", completion, index)
-            model_time += completion.latency_s if completion else 0.0
-            phi_after, evidence, confidence = score.phi, score.evidence, score.confidence
-            source, found = score.source, score.anomalies
-        anomalies = anom.detect(
-            self.anomaly_policy,
-            history=[*run.history, (after_hash, phi_after)],
-            unchanged=unchanged,
-            phi_before=run.phi,
-            phi_after=phi_after,
-            outcome=outcome,
-            source=source,
-            found=found,
+        judged = await _scoring.judge_step(self, run, index, action, before, after, after_hash, outcome)
+        usage, model_time = usage + judged.usage, model_time + judged.model_time_s
+        phi_after, evidence, confidence, weight = (
+            judged.phi,
+            judged.evidence,
+            judged.confidence,
+            judged.weight,
         )
-        weight = self.anomaly_policy.weight(confidence, anomalies)
-        if source == "unchanged":
-            weight = min(weight, run.weight * self.anomaly_policy.penalty ** len(anomalies))
+        source, anomalies = judged.source, judged.anomalies
         if run.pending_lessons:
             observation += "\n\n" + run.pending_lessons
             run.pending_lessons = ""
@@ -518,35 +333,13 @@ class Engine:
     async def _execute(
         self, run: Run, valid: bool, problem: str, action: Action, before: State, specs: Sequence[ActionSpec]
     ) -> tuple[State, str, str]:
-        """The new state, the observation, and what the action brought (for loop detection:
-        the observation, or a tool's own result, since a tool's state keeps growing)."""
+        """The new state, the observation, and what the action brought (``_steps.execute``)."""
         if not valid:
             text = f"Your reply was not a usable action: {problem}. Reply with one JSON action."
             return before, text, text
-        tool = self.tools.get(action.name)
-        try:
-            if tool is not None:
-                result = await tool.arun(**dict(action.params))
-                after = _steps.apply_tool_result(self.environment, action, result, before)
-                brought = canonical_json(
-                    [
-                        getattr(result, "ok", True),
-                        str(getattr(result, "output", "")),
-                        str(getattr(result, "error", "")),
-                    ]
-                )
-            else:
-                after = await asyncio.to_thread(self.environment.execute, action, before)
-                brought = ""
-        except Exception as exc:  # an environment bug must not lose the run
-            self._emit(run, ev.ErrorRaised(where=f"execute:{action.name}", message=repr(exc)))
-            text = f"The action {action.name} failed: {type(exc).__name__}: {exc}"
-            return before, text, text
-        if not isinstance(after, State):
-            self._emit(run, ev.ErrorRaised(where="execute", message=f"returned {type(after).__name__}"))
-            return before, "The environment returned no state.", "no state"
-        observation = after.describe()
-        return after, observation, brought or observation
+        return await _steps.execute(
+            self.environment, self.tools.get(action.name), action, before, lambda e: self._emit(run, e)
+        )
 
     def _stop_reason(self, run: Run, action: Action, state: State, outcome: float | None) -> str:
         if action.is_done:
@@ -568,34 +361,10 @@ class Engine:
         return phi >= self.phi_threshold and weight >= self.anomaly_policy.min_phi_weight
 
     def _result(self, run: Run) -> TaskResult:
-        """The result of ``run``: success from ground truth when known, else from a trusted Φ;
-        a run that ended in an error never succeeds."""
-        outcome = run.outcome
-        if run.stop_reason.startswith("error"):
-            success = False
-        elif outcome is not None:
-            success = outcome >= self.success_outcome
-        else:
-            success = self._phi_success(run.phi, run.weight)
-        agreement = _steps.critic_agreement(run.steps, self.phi_threshold, self.success_outcome)
-        result = TaskResult(
-            purpose=run.purpose,
-            success=success,
-            final_phi=run.phi,
-            steps=list(run.steps),
-            final_state=run.state,
-            outcome=outcome,
-            stop_reason=run.stop_reason or "stopped",
-            usage=run.usage,
-            wall_time_s=time.perf_counter() - run.started,
-            run_id=run.run_id,
-            trace_path=str(run.trace.path) if run.trace else None,
-            memory_ids=tuple(run.memory_ids),
-            critic_agreement=agreement,
-            final_weight=run.weight,
-        )
+        """The result of ``run`` (``_scoring.result``), counted in ``status()``."""
+        result = _scoring.result(run, self._phi_success, self.success_outcome, self.phi_threshold)
         self._runs += 1
-        self._successes += int(success)
+        self._successes += int(result.success)
         self._usage = self._usage + run.usage
         return result
 
@@ -653,23 +422,7 @@ class Engine:
         return self._end(run, result)
 
     def _meta_reward(self, run: Run, result: TaskResult) -> None:
-        """Judgments checked against ground truth become calibration examples (see
-        ``critic.calibration``); only when the run mode writes and a store is attached."""
-        store = self._calibration_store()
-        if result.outcome is None or store is None or not self.mode.can_write:
-            return
-        from purpose_agent.critic.calibration import harvest_examples, store_examples
-
-        try:
-            for mid in store_examples(store, harvest_examples(result)):
-                self._emit(
-                    run,
-                    ev.MemoryDecided(
-                        kind="promoted", memory_id=mid, reason="critic calibration from ground truth"
-                    ),
-                )
-        except Exception as exc:
-            self._emit(run, ev.ErrorRaised(where="critic.calibrate", message=repr(exc)))
+        _scoring.meta_reward(self, run, result)
 
     # ------------------------------------------------------------------------------ human override
     def override_score(
@@ -680,86 +433,7 @@ class Engine:
         remembered by the critic, recorded as a ``score_override`` event, and stored as a
         promoted ``critic_calibration`` memory when a store is attached and the run mode
         writes. Returns the steps that changed."""
-        if isinstance(phi, bool) or not 0.0 <= float(phi) <= 10.0:
-            raise ValueError(f"an override score must be in [0, 10], got {phi!r}")
-        phi = float(phi)
-        is_run = isinstance(run_or_result, Run)
-        initial = run_or_result.initial_state if isinstance(run_or_result, Run) else run_or_result.final_state
-        target = target_state(run_or_result.steps, step_index, initial)
-        fp = target.fingerprint()
-        old = next(
-            (s.phi_after for s in run_or_result.steps if s.state_after.fingerprint() == fp),
-            next((s.phi_before for s in run_or_result.steps if s.state_before.fingerprint() == fp), None),
-        )
-        if old is None:
-            old = run_or_result.phi if isinstance(run_or_result, Run) else run_or_result.final_phi
-        new_steps, changed = apply_override(run_or_result.steps, target, phi, note)
-        run_or_result.steps[:] = new_steps
-        if isinstance(run_or_result, Run):
-            if run_or_result.state.fingerprint() == fp:
-                run_or_result.phi, run_or_result.weight, run_or_result.source = phi, 1.0, "human"
-            run_or_result.history = [(h, phi if h == fp else p) for h, p in run_or_result.history]
-        else:
-            res = run_or_result
-            if res.final_state.fingerprint() == fp:
-                res.final_phi, res.final_weight = phi, 1.0
-                if res.outcome is None:
-                    res.success = self._phi_success(res.final_phi, res.final_weight)
-            res.critic_agreement = _steps.critic_agreement(
-                res.steps, self.phi_threshold, self.success_outcome
-            )
-        purpose = run_or_result.purpose
-        remember = getattr(self.purpose_function, "remember", None)
-        if callable(remember):
-            remember(
-                purpose, target, Score(phi, note or "human override", "human override", 1.0, False, "human")
-            )
-        mid, status = self._teach_calibration(purpose, target, phi, note)
-        event = ScoreOverridden(
-            step=step_index,
-            old_phi=float(old),
-            phi=phi,
-            note=note[:500],
-            steps_changed=changed,
-            memory_id=mid,
-            memory_status=status,
-        )
-        if is_run:
-            self._emit(cast(Run, run_or_result), event)
-        else:
-            self._emit_after(cast(TaskResult, run_or_result), event)
-        return [s for s in run_or_result.steps if s.index in changed]
-
-    def _teach_calibration(self, purpose: str, state: State, phi: float, note: str) -> tuple[str | None, str]:
-        store = self._calibration_store()
-        if store is None:
-            return None, "not stored: no memory store attached"
-        if not self.mode.can_write:
-            return None, f"not stored: run mode {self.mode.value} does not write memories"
-        from purpose_agent.critic.calibration import calibration_text, label_key
-        from purpose_agent.memory.ci import MemoryCI
-
-        why = f"(a person's score{': ' + ' '.join(note.split())[:200] if note else ''})"
-        try:
-            decision = MemoryCI(store, replay=None).teach(
-                calibration_text(purpose, state, phi, why),
-                kind="critic_calibration",
-                scope_key=label_key(phi),
-            )
-        except Exception as exc:
-            return None, f"not stored: {type(exc).__name__}: {exc}"
-        return decision.memory_id, decision.action
-
-    def _emit_after(self, result: TaskResult, event: ev.Event) -> None:
-        """An event about a finished run: to the listeners and appended to its trace."""
-        object.__setattr__(event, "run_id", result.run_id)
-        self.bus.emit(event)
-        if result.trace_path and Path(result.trace_path).exists():
-            trace = ev.JsonlTrace(Path(result.trace_path))
-            try:
-                trace(event)
-            finally:
-                trace.close()
+        return _override.override_score(self, run_or_result, step_index, phi, note)
 
     def review_scores(self, run_or_result: Run | TaskResult, reviewer: Callable[[Step], Any]) -> list[Step]:
         """Show each step to ``reviewer``; a score it returns (or (score, note)) overrides it."""

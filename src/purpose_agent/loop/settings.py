@@ -137,3 +137,56 @@ def from_keywords(
         _with(critic or CriticSettings(), groups["critic"]),
         _with(trace or TraceSettings(), groups["trace"]),
     )
+
+
+class SettingsView:
+    """The engine's settings fields as read-only attributes (``engine.phi_threshold`` is
+    ``engine.critic_settings.phi_threshold``)."""
+
+    actor_settings: ActorSettings
+    critic_settings: CriticSettings
+    trace_settings: TraceSettings
+
+    @property
+    def trace_enabled(self) -> bool:
+        return self.trace_settings.enabled
+
+    @property
+    def tool_top_k(self) -> int | None:
+        return self.actor_settings.tool_top_k
+
+    @property
+    def retry_repeats(self) -> bool:
+        return self.actor_settings.retry_repeats
+
+    @property
+    def repeat_temperature(self) -> float:
+        return self.actor_settings.repeat_temperature
+
+    @property
+    def loop_patience(self) -> int | None:
+        return self.actor_settings.loop_patience
+
+    @property
+    def phi_threshold(self) -> float:
+        return self.critic_settings.phi_threshold
+
+    @property
+    def success_outcome(self) -> float:
+        return self.critic_settings.success_outcome
+
+    @property
+    def ground_truth_phi(self) -> bool:
+        return self.critic_settings.ground_truth_phi
+
+    @property
+    def rescore_unchanged(self) -> bool:
+        return self.critic_settings.rescore_unchanged
+
+    @property
+    def anomaly_policy(self) -> AnomalyPolicy:
+        return self.critic_settings.anomaly_policy
+
+    @property
+    def meta_reward(self) -> bool:
+        return self.critic_settings.meta_reward
