@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # llama-cpp-python builds from source (4-7 min on 2 cores the first time; pip caches the wheel).
 PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF"
 
-.PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-reasoning bench-learning-textworld bench-learning-coding bench-learning-quick install install-server install-test sysdeps clean
+.PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-reasoning bench-learning-textworld bench-learning-coding bench-learning-quick install install-server install-test sysdeps sandbox-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,15 +37,17 @@ install-test: $(VENV)/.stamp-test $(VENV)/.stamp-llama-server sysdeps
 # bubblewrap gives PythonExecTool its filesystem and network isolation (the escape tests need it);
 # PostgreSQL's server binaries (initdb, postgres) run the store suite on a real server, started by
 # the tests in a temporary folder (no service is enabled or started here)
-sysdeps:
+sandbox-deps:
 	@command -v bwrap >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "install bubblewrap (Debian: sudo apt-get install bubblewrap)"; exit 1; fi; }
+
+sysdeps: sandbox-deps
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "install PostgreSQL (Debian: sudo apt-get install postgresql)"; exit 1; fi; }
 
-demo: install sysdeps
+demo: install sandbox-deps
 	$(VENV)/bin/purpose-agent demo
 
 test: install-test
