@@ -1,33 +1,22 @@
 """Train the immune system's classifier layer and write ``memory/data/immune_model.json``.
 
-Data: ``memory/data/immune_train.jsonl`` (hand-written training corpus),
-``memory/data/immune_corpus.jsonl`` (the rules' corpus, both splits),
-``memory/data/immune_heldout.jsonl`` (the first held-out corpus: measured once on the first
-frozen model, then released for training) and ``memory/data/immune_train2.jsonl`` (generated:
-hand-written hostile cores in 21 languages, framed, hidden inside useful tips, obfuscated; rows
-of one core share a ``group``). Never ``memory/data/immune_heldout2.jsonl`` nor anything
-outside this repository: those are the held-out sets.
-
-Features: the multilingual-e5-small embedding (:mod:`purpose_agent.memory._immune_encoder`)
-plus hashed n-grams.
+Data: ``memory/data/immune_train.jsonl`` (hand-written training corpus) and
+``memory/data/immune_corpus.jsonl`` (the rules' corpus, both splits). Never the held-out corpus
+``memory/data/immune_heldout.jsonl``: it was written after the model was frozen.
 
 Steps, all deterministic (seed 0):
 
-1. every text goes through the scanner's normaliser and the classifier's id mask (what the
-   classifier sees at scan time);
+1. every text goes through the scanner's normaliser (what the classifier sees at scan time);
 2. augmentation: a lower-cased copy, a copy behind a lesson-style prefix, and a copy joined
    to an ordinary lesson (a hostile sentence hidden in a benign lesson stays hostile);
-3. 5-fold cross-validation (folds by original row, or by ``group`` for the generated rows, so
-   the variants of one core never straddle folds; augmentation partners come from the same fold)
-   over the n-gram bins and the hidden layer (one ReLU layer over [embedding, n-grams], L2 1e-4,
-   ordinary rows weighted 2:1, full-batch Adam, 300 epochs); the decision threshold is the
+3. 5-fold cross-validation (folds by original row; augmentation partners come from the same
+   fold) over the n-gram weight (L2 1e-4, ordinary rows weighted 2:1); the decision threshold is the
    one with the best catch of rules + classifier while the classifier's own cross-validated
    false-positive rate on the ordinary lessons stays at or under ``--max-fp``;
 4. the chosen setting is refitted on everything and saved with its numbers in the header.
 
-Run: ``python benchmarks/train_immune.py [--max-fp 0.01] [--hidden 64] [--ngram-dims 0 1024]
-[--out PATH] [--cache PATH]`` (needs the ``embed`` extra; embedding 4,821 texts took 6 minutes on
-a loaded 2-core machine, then cached; each cross-validated MLP setting takes a few minutes).
+Run: ``python benchmarks/train_immune.py [--max-fp 0.01] [--out PATH] [--cache PATH]``
+(needs the ``embed`` extra; about 5 minutes on 2 cores, embeddings are cached).
 """
 
 from __future__ import annotations
@@ -44,14 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from purpose_agent.memory._immune_encoder import default_encoder
-from purpose_agent.memory._immune_model import CLASSES, MODEL_FILE, LessonClassifier, hashed_ngrams, mask_ids
+from purpose_agent.memory._immune_model import CLASSES, MODEL_FILE, LessonClassifier, hashed_ngrams
 from purpose_agent.memory._normalize import normalize
+from purpose_agent.memory.embeddings import default_embedder
 from purpose_agent.memory.immune import ImmuneSystem
 
 DATA = resources.files("purpose_agent.memory") / "data"
-TRAIN_FILES = ("immune_train.jsonl", "immune_corpus.jsonl", "immune_heldout.jsonl", "immune_train2.jsonl")
-HELD_OUT = "immune_heldout2.jsonl"  # never read here
+TRAIN_FILES = ("immune_train.jsonl", "immune_corpus.jsonl")
+NGRAM_DIM = 4096
 SEED = 0
 PREFIXES = (
     "Lesson: ",
@@ -95,13 +84,7 @@ def corpus_sha256() -> str:
 
 def build_examples(rows: list[dict[str, object]], folds: int) -> list[Example]:
     rng = random.Random(SEED)
-    group_fold: dict[str, int] = {}
-    fold_of = []
-    for i, row in enumerate(rows):
-        key = f"{row['file']}:{row.get('group', i)}"
-        if key not in group_fold:
-            group_fold[key] = rng.randrange(folds)
-        fold_of.append(group_fold[key])
+    fold_of = [rng.randrange(folds) for _ in rows]
     ordinary_by_fold: dict[int, list[str]] = {}
     for row, fold in zip(rows, fold_of, strict=True):
         if row["label"] == "ordinary":
@@ -111,19 +94,16 @@ def build_examples(rows: list[dict[str, object]], folds: int) -> list[Example]:
         text = str(row["text"])
         label = CLASSES.index(str(row["category"] or "ordinary"))
         variants = [(text, True)]
-        if row.get("source") == "gen":  # already framed, hidden and obfuscated in the file
-            out.extend(Example(mask_ids(normalize(v).text), label, gid, fold, o) for v, o in variants)
-            continue
-        if rng.random() < 0.2:
+        if rng.random() < 0.5:
             variants.append((text.lower(), False))
-        if rng.random() < 0.3:
+        if rng.random() < 0.5:
             variants.append((rng.choice(PREFIXES) + text, False))
         partner = rng.choice(ordinary_by_fold[fold])
-        if partner != text and rng.random() < 0.6:
+        if partner != text:
             joined = f"{partner} {text}" if rng.random() < 0.5 else f"{text} {partner}"
             variants.append((joined, False))
         for v, original in variants:
-            out.append(Example(mask_ids(normalize(v).text), label, gid, fold, original))
+            out.append(Example(normalize(v).text, label, gid, fold, original))
     return out
 
 
@@ -135,7 +115,7 @@ def embed_all(texts: list[str], cache_path: Path) -> np.ndarray:
     missing = sorted({t for t in texts if t not in cache})
     if missing:
         print(f"embedding {len(missing)} texts ...", flush=True)
-        vecs = default_encoder().embed(missing)
+        vecs = default_embedder().embed(missing)
         cache.update(zip(missing, vecs, strict=True))
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         keys = list(cache)
@@ -143,60 +123,39 @@ def embed_all(texts: list[str], cache_path: Path) -> np.ndarray:
     return np.stack([cache[t] for t in texts]).astype(np.float32)
 
 
-Params = list[np.ndarray]
-
-
 def fit(
-    x: np.ndarray, y: np.ndarray, l2: float, ordinary_weight: float, hidden: int = 0, epochs: int = 300
-) -> Params:
-    """Softmax regression (``hidden=0``) or one ReLU hidden layer, full-batch Adam, L2 on the
-    weights; ordinary rows weighted up. Returns ``[w, b]`` or ``[w1, b1, w2, b2]``."""
+    x: np.ndarray, y: np.ndarray, l2: float, ordinary_weight: float, epochs: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax regression, full-batch Adam, L2 on the weights; ordinary rows weighted up."""
     d = x.shape[1]
     k = len(CLASSES)
-    rng = np.random.default_rng(SEED)
+    w = np.zeros((d, k), np.float32)
+    b = np.zeros(k, np.float32)
     onehot = np.eye(k, dtype=np.float32)[y]
     sw = np.where(y == 0, ordinary_weight, 1.0).astype(np.float32)
     sw /= sw.sum()
-    if hidden:
-        params = [
-            (rng.standard_normal((d, hidden)) * np.sqrt(2.0 / d)).astype(np.float32),
-            np.zeros(hidden, np.float32),
-            (rng.standard_normal((hidden, k)) * np.sqrt(1.0 / hidden)).astype(np.float32),
-            np.zeros(k, np.float32),
-        ]
-    else:
-        params = [np.zeros((d, k), np.float32), np.zeros(k, np.float32)]
+    params = [w, b]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    lr = 0.02 if not hidden else 0.005
+    lr = 0.02
     for it in range(1, epochs + 1):
-        if hidden:
-            h = np.maximum(x @ params[0] + params[1], 0.0)
-            z = h @ params[2] + params[3]
-        else:
-            z = x @ params[0] + params[1]
+        z = x @ w + b
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(axis=1, keepdims=True)
         g = (p - onehot) * sw[:, None]
-        if hidden:
-            gh = (g @ params[2].T) * (h > 0)
-            grads = [x.T @ gh + l2 * params[0], gh.sum(axis=0), h.T @ g + l2 * params[2], g.sum(axis=0)]
-        else:
-            grads = [x.T @ g + l2 * params[0], g.sum(axis=0)]
+        grads = [x.T @ g + l2 * w, g.sum(axis=0)]
         for param, grad, mi, vi in zip(params, grads, m, v, strict=True):
             mi *= 0.9
             mi += 0.1 * grad
             vi *= 0.999
             vi += 0.001 * grad * grad
             param -= lr * (mi / (1 - 0.9**it)) / (np.sqrt(vi / (1 - 0.999**it)) + 1e-8)
-    return params
+    return w, b
 
 
-def probs(x: np.ndarray, params: Params) -> np.ndarray:
-    if len(params) == 4:
-        x = np.maximum(x @ params[0] + params[1], 0.0)
-    z = x @ params[-2] + params[-1]
+def probs(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    z = x @ w + b
     z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=1, keepdims=True)
@@ -226,16 +185,10 @@ def main() -> None:
     )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument(
-        "--hidden", type=int, nargs="+", default=[64], help="hidden units to try (0: logistic regression)"
-    )
-    parser.add_argument(
-        "--ngram-dims", type=int, nargs="+", default=[0, 1024], help="hashed n-gram bins to try (0: none)"
-    )
-    parser.add_argument(
         "--out", type=Path, default=None, help="default: the package's data/immune_model.json"
     )
     parser.add_argument(
-        "--cache", type=Path, default=Path.home() / ".cache" / "purpose_agent" / "immune_emb_e5.npz"
+        "--cache", type=Path, default=Path.home() / ".cache" / "purpose_agent" / "immune_emb.npz"
     )
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -247,7 +200,7 @@ def main() -> None:
     fold = np.array([e.fold for e in examples])
     original = np.array([e.original for e in examples])
     emb = embed_all(texts, args.cache)
-    grams_by_dim = {d: hashed_ngrams(texts, d) for d in {0, *args.ngram_dims}}
+    grams = hashed_ngrams(texts, NGRAM_DIM)
     rules_only = ImmuneSystem(classifier=None)
     rules = np.array([not rules_only.scan(str(r["text"])).safe for r in rows])
     rule_flag = np.array([rules[e.group] for e in examples])
@@ -256,15 +209,15 @@ def main() -> None:
         flush=True,
     )
 
-    grid = [(1e-4, ngd, 1.0, 2.0, hidden) for hidden in args.hidden for ngd in args.ngram_dims]
+    grid = [(1e-4, ngw, 2.0) for ngw in (1.0, 2.0)]
     results = []
-    for l2, ngd, ngw, ow, hidden in grid:
-        x = np.hstack([emb, grams_by_dim[ngd] * ngw])
+    for l2, ngw, ow in grid:
+        x = np.hstack([emb, grams * ngw])
         p_ord = np.zeros(len(examples))
         for k in range(args.folds):
             train = fold != k
-            params = fit(x[train], y[train], l2, ow, hidden)
-            p_ord[~train] = probs(x[~train], params)[:, 0]
+            w, b = fit(x[train], y[train], l2, ow)
+            p_ord[~train] = probs(x[~train], w, b)[:, 0]
         sel = original
         thr, catch, fp = choose_threshold(p_ord[sel], y[sel] > 0, rule_flag[sel], args.max_fp)
         clf_only = p_ord[sel] < 1 - thr
@@ -273,37 +226,30 @@ def main() -> None:
                 catch,
                 -fp,
                 l2,
-                ngd,
                 ngw,
                 ow,
-                hidden,
                 thr,
                 float(clf_only[y[sel] > 0].mean()),
                 float(clf_only[y[sel] == 0].mean()),
             )
         )
-        flagged = rule_flag[sel] | clf_only
-        per_class = ", ".join(f"{c} {flagged[y[sel] == i].mean():.3f}" for i, c in enumerate(CLASSES) if i)
         print(
-            f"l2={l2:g} ngram_dim={ngd} ordinary_weight={ow} hidden={hidden}: threshold {thr:.2f}, "
-            f"cv catch {catch:.3f}, cv fp {fp:.3f} (rules+classifier; classifier alone "
-            f"{results[-1][8]:.3f}/{results[-1][9]:.3f}); per class {per_class}",
+            f"l2={l2:g} ngram_weight={ngw} ordinary_weight={ow}: threshold {thr:.2f}, cv catch {catch:.3f}, "
+            f"cv fp {fp:.3f} (rules+classifier; classifier alone {results[-1][6]:.3f}/{results[-1][7]:.3f})",
             flush=True,
         )
-    catch, neg_fp, l2, ngd, ngw, ow, hidden, thr, clf_catch, clf_fp = max(results)
+    catch, neg_fp, l2, ngw, ow, thr, clf_catch, clf_fp = max(results)
     rules_catch = float(rules[[r["label"] == "hostile" for r in rows]].mean())
     rules_fp = float(rules[[r["label"] == "ordinary" for r in rows]].mean())
-    x = np.hstack([emb, grams_by_dim[ngd] * ngw])
-    params = fit(x, y, l2, ow, hidden)
+    x = np.hstack([emb, grams * ngw])
+    w, b = fit(x, y, l2, ow)
     model = LessonClassifier(
-        weights=params[-2],
-        bias=params[-1],
+        weights=w,
+        bias=b,
         threshold=thr,
-        ngram_dim=ngd,
+        ngram_dim=NGRAM_DIM,
         ngram_weight=ngw,
-        embedder_name=default_encoder().name,
-        hidden_weights=params[0] if hidden else None,
-        hidden_bias=params[1] if hidden else None,
+        embedder_name=default_embedder().name,
         meta={
             "trained_on": list(TRAIN_FILES),
             "corpus_sha256": corpus_sha256(),
@@ -311,7 +257,6 @@ def main() -> None:
             "examples": len(examples),
             "l2": l2,
             "ordinary_weight": ow,
-            "hidden": hidden,
             "seed": SEED,
             "cv_folds": args.folds,
             "cv_max_fp": args.max_fp,
@@ -330,7 +275,7 @@ def main() -> None:
             out = Path(p)
     model.save(out)
     print(
-        f"chosen: l2={l2:g} ngram_dim={ngd} ordinary_weight={ow} hidden={hidden} threshold={thr:.2f}; "
+        f"chosen: l2={l2:g} ngram_weight={ngw} ordinary_weight={ow} threshold={thr:.2f}; "
         f"cv rules+classifier catch {catch:.3f} fp {-neg_fp:.3f} (rules alone {rules_catch:.3f}/{rules_fp:.3f})"
     )
     print(f"wrote {out} ({out.stat().st_size // 1024} kB) in {time.perf_counter() - t0:.0f} s")

@@ -12,10 +12,9 @@ Four layers, each named in :attr:`ScanResult.layers`:
 - ``parser``: shell commands and Python code parsed with :mod:`shlex` and :mod:`ast`
   (:mod:`._immune_tools`), judged by what they do;
 - ``secrets``: the ``detect-secrets`` plugin patterns (:mod:`._immune_secrets`);
-- ``classifier``: a small neural classifier over multilingual-e5-small sentence embeddings
-  (:mod:`._immune_model`, :mod:`._immune_encoder`), for paraphrases and languages no rule
-  anticipates. It needs the ``embed`` extra; without it the scan runs the other layers and
-  :attr:`ScanResult.notes` says so.
+- ``classifier``: a logistic regression over MiniLM embeddings and hashed n-grams
+  (:mod:`._immune_model`), for paraphrases no rule anticipates. It needs the ``embed`` extra;
+  without it the scan runs the other layers and :attr:`ScanResult.notes` says so.
 
 >>> ImmuneSystem().scan("Ignore blank lines when parsing the CSV.").safe
 True
@@ -44,7 +43,7 @@ _MAX_DEPTH = 2  # nested encodings decoded (e.g. base64 inside URL-encoding)
 _MAX_MATCHES_PER_RULE = 8  # candidate matches examined per rule and view
 _SENTENCE_WINDOW = 400
 _ROT13_MAX_CHARS = 32_768  # the rot13 layer is skipped above this size (lessons are short)
-_CLF_MAX_UNITS = 6  # texts the classifier embeds per scan (chunks, deobfuscated view, payloads)
+_CLF_MAX_UNITS = 10  # texts the classifier embeds per scan (chunks, deobfuscated view, payloads)
 _CLF_CHUNK = 1_200
 _CLF_MIN_WORDS = 3
 
@@ -296,14 +295,12 @@ class _Run:
                 span = self._accept(rule, text, m)
                 if span is None:
                     continue
-                if squashed:  # the squashed view has no spaces: judge negation and meta-mention on the source
+                if (
+                    squashed and rule.negatable
+                ):  # the squashed view has no spaces: judge negation on the source
                     src = view.pos[m.start()]
-                    if rule.negatable and _negated(view.source, max(0, src - 60), src):
+                    if _negated(view.source, max(0, src - 60), src):
                         continue
-                    if rule.category in ("prompt_injection", "scope_overreach"):
-                        lo, hi = _sentence(view.source, src, view.pos[max(m.start(), m.end() - 1)] + 1)
-                        if _META_DEFENSIVE.search(view.source[lo:hi]):
-                            continue
                 evidence = view.quote(*span)
                 name = f"{rule.name}@{layer}" if layer else rule.name
                 self.threats[key] = Threat(rule.category, evidence.strip(), name, rule.severity)
@@ -339,11 +336,6 @@ _META_DEFENSIVE = re.compile(
     r"\b(?:says?|tells?\s+\w+|asks?\s+\w+|phrases?|wording|text|line|sentence|such\s+as|like)\b[^.!?\n]{0,80}?"
     r"(?:\bdo\s+not\s+(?:comply|obey|follow)|\bdon'?t\s+(?:comply|obey|follow)|\bred\s+flag|\breject\w*|\brefuse\w*|"
     r"\bdecline\w*|\breport\s+(?:it|them|this)|\bsuspicious|\binjection\b|\bflag\s+(?:it|them))|"
-    # the same in other languages: "if a note asks you to ignore ..., refuse / report it"
-    r"\b(?:demande|pide|pida|pedir|chiede|verlangt|bittet|просят|просит)\b[^.!?\n]{0,80}?"
-    r"(?:\bsignale|\brefuse|\brecha[zc]\w*|\bniég\w*|\brifiut\w*|\brecuse\w*|\blehn\w*\s+\w*\s*ab|"
-    r"откаж\w*|сообщ\w*)|"
-    r"(?:让你|要求你)[^。！？\n]{0,40}?(?:拒绝|报告|举报)|"
     r"(?:\bdo\s+not\s+(?:comply|obey|follow)|\bred\s+flag|\breject\w*|\brefuse\w*|\bdecline\w*)[^.!?\n]{0,60}?"
     r"\b(?:says?|tells?\s+\w+|asks?\s+\w+)\s+(?:you\s+)?to\b",
     re.IGNORECASE,
