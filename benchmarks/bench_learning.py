@@ -34,7 +34,7 @@ from purpose_agent.evals import BenchmarkConfig, BenchmarkRunner, OrchestratorSe
 from purpose_agent.evals.conditions import BY_NAME, STANDARD
 from purpose_agent.evals.tasks import BenchmarkTask, TaskSource, tasks_for
 from purpose_agent.evals.testbeds import Size, coding, humaneval, reasoning, textworld
-from purpose_agent.memory.learning import resolve_teacher
+from purpose_agent.memory.distiller import resolve_teacher
 from purpose_agent.models.registry import resolve_backend
 
 
@@ -117,10 +117,10 @@ def calibrate(args: argparse.Namespace, plan: Plan, llm: Any) -> int:
     """No-memory success on ``args.calibrate`` dev (validation-split) games: one line per run
     and a summary, appended to ``--calibration-out``."""
     from purpose_agent.core.modes import RunMode
-    from purpose_agent.core.orchestrator import Orchestrator
-    from purpose_agent.evals.critics import GroundTruthPurposeFunction
     from purpose_agent.evals.gate import unit_seed
+    from purpose_agent.evals.ground_truth import GroundTruthPurposeFunction
     from purpose_agent.evals.meter import reseed
+    from purpose_agent.loop.orchestrator import Orchestrator
 
     size = Size(0, args.calibrate, 0, args.max_steps or plan.size.max_steps)
     games = [g.strip() for g in args.games.split(",") if g.strip()]
