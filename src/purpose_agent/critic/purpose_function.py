@@ -13,7 +13,7 @@ The critic may be a different model than the actor; it never overrules ground tr
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,7 +23,15 @@ from purpose_agent.critic.calibration import CalibrationStore, retrieve_examples
 from purpose_agent.critic.claims import find_claims, redact, redact_state
 from purpose_agent.critic.consistency import CacheEntry, ConsistencyCache, state_key
 from purpose_agent.critic.rubric import CONFIDENCE, CRITIC_SYSTEM, SCORE_SCHEMA, quote, state_diff
-from purpose_agent.models.base import Backend, Completion, Message, Usage, run_sync
+from purpose_agent.models.base import (
+    Backend,
+    BaseBackend,
+    Completion,
+    Message,
+    RawCompletion,
+    Usage,
+    run_sync,
+)
 
 __all__ = [
     "CONFIDENCE",
@@ -69,6 +77,25 @@ def ground_truth_score(outcome: float) -> Score:
     return Score(
         10.0 * o, f"ground truth outcome {o:.2f}", f"environment outcome {o:.2f}", 1.0, False, "ground_truth"
     )
+
+
+class NoModel(BaseBackend):
+    """The model of a Purpose Function that never calls one (ground truth alone, validation
+    replays): any call is a bug, and the error says ``why``."""
+
+    def __init__(self, name: str, why: str) -> None:
+        self.name = name
+        self.why = why
+
+    async def _generate(
+        self,
+        messages: Sequence[Message],
+        schema: Mapping[str, Any] | None,
+        *,
+        max_tokens: int,
+        temperature: float,
+    ) -> RawCompletion:
+        raise RuntimeError(self.why)
 
 
 class PurposeFunction:

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.types import Action, Score, State
-from purpose_agent.critic.purpose_function import CriticCall, PurposeFunction
-from purpose_agent.models.base import BaseBackend, Message, RawCompletion
-
-
-class _NoModel(BaseBackend):
-    """The critic-off 'model': any call is a bug, and says so."""
-
-    name = "ground-truth"
-
-    async def _generate(
-        self,
-        messages: Sequence[Message],
-        schema: Mapping[str, Any] | None,
-        *,
-        max_tokens: int,
-        temperature: float,
-    ) -> RawCompletion:
-        raise RuntimeError("critic off: the ground-truth Purpose Function never calls a model")
+from purpose_agent.critic.purpose_function import CriticCall, NoModel, PurposeFunction
 
 
 class GroundTruthPurposeFunction(PurposeFunction):
@@ -32,7 +14,10 @@ class GroundTruthPurposeFunction(PurposeFunction):
     the environment does not know). Pass it as ``Orchestrator(..., purpose_function=...)``."""
 
     def __init__(self, environment: Environment) -> None:
-        super().__init__(_NoModel(), cache=False)
+        super().__init__(
+            NoModel("ground-truth", "critic off: the ground-truth Purpose Function never calls a model"),
+            cache=False,
+        )
         self.environment = environment
 
     async def ascore(

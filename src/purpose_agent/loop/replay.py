@@ -13,21 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import Action, Score, State
-from purpose_agent.critic.purpose_function import CriticCall, PurposeFunction
+from purpose_agent.critic.purpose_function import CriticCall, NoModel, PurposeFunction
 from purpose_agent.errors import RunFailedError
 from purpose_agent.loop.attempts import ATTEMPT
 from purpose_agent.loop.engine import Engine
 from purpose_agent.loop.settings import CriticSettings, TraceSettings
 from purpose_agent.memory.evidence import UnitRun
 from purpose_agent.memory.store import MemoryStore
-from purpose_agent.models.base import Backend, BaseBackend, Message, RawCompletion, run_sync
+from purpose_agent.models.base import Backend, run_sync
 
 #: (environment, memory hook) -> the Orchestrator a validation run uses
 OrchestratorFactory = Callable[[Environment, Any], Engine]
@@ -49,27 +49,13 @@ class ReplayTask:
     make_orchestrator: OrchestratorFactory | None = None
 
 
-class _NoModel(BaseBackend):
-    name = "no-critic"
-
-    async def _generate(
-        self,
-        messages: Sequence[Message],
-        schema: Mapping[str, Any] | None,
-        *,
-        max_tokens: int,
-        temperature: float,
-    ) -> RawCompletion:
-        raise RuntimeError("validation replays make no critic calls")
-
-
 class NoCriticPurposeFunction(PurposeFunction):
     """Φ for validation replays without a model call: with ``ground_truth_phi=True`` a state
     with an outcome is scored from it by the orchestrator; any other state gets Φ = 0 with
     zero confidence."""
 
     def __init__(self) -> None:
-        super().__init__(_NoModel(), cache=False)
+        super().__init__(NoModel("no-critic", "validation replays make no critic calls"), cache=False)
 
     async def ascore(
         self,
