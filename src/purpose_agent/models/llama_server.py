@@ -41,6 +41,7 @@ import contextlib
 import ctypes
 import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -87,6 +88,8 @@ __all__ = [
     "find_server_binary",
     "model_processes",
 ]
+
+log = logging.getLogger(__name__)
 
 SERVER_ENV = "PURPOSE_AGENT_LLAMA_SERVER"
 BINARY_NAME = "llama-server"
@@ -760,6 +763,15 @@ class _Timings:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+KEEPALIVE_EXPIRY = 2.0  # s an idle pooled connection is kept (the server closes its side at 5 s)
+STALE_CONNECTION_RETRIES = 2  # times a request the server dropped before answering is sent again
+
+
+def _stale_connection(exc: httpx.TransportError) -> bool:
+    """The errors of a connection the server closed while the request went out on it."""
+    return isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
+
+
 def _context_error(body: str) -> bool:
     return "exceed_context_size_error" in body or "exceeds the available context size" in body
 
@@ -880,7 +892,13 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         return httpx.AsyncClient(
             transport=self._transport,
             timeout=httpx.Timeout(self.retry.timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=max(8, 2 * self.parallel)),
+            # llama-server (cpp-httplib) closes a kept-alive connection after 5 s idle, httpx's own
+            # default: let go of idle connections well before the server does
+            limits=httpx.Limits(
+                max_connections=None,
+                max_keepalive_connections=max(8, 2 * self.parallel),
+                keepalive_expiry=KEEPALIVE_EXPIRY,
+            ),
             trust_env=False,
         )
 
@@ -968,41 +986,50 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         await self._ensure_started()
         payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
         hint = f", max_tokens={payload.get('max_tokens')}"
-        client = await self._pool.get()
         url = f"{self.base_url}/chat/completions"
-        try:
-            async with client.stream("POST", url, json=payload, timeout=self.retry.timeout) as resp:
-                if resp.status_code >= 400:
-                    await resp.aread()
-                    self._raise_for_response(resp, hint)
-                done = False
-                async for line in resp.aiter_lines():
-                    # read on to the end of the body after [DONE]: a fully read response
-                    # gives its connection back to the pool (an unread one is closed)
-                    if done or not line.startswith("data:"):
-                        continue
-                    body = line[5:].strip()
-                    if body == "[DONE]":
-                        done = True
-                        continue
-                    event = loads_or_none(body)
-                    if event is None:
-                        continue
-                    if "error" in event:
-                        err = json.dumps(event["error"])[:800]
-                        if _context_error(err):
-                            raise ContextOverflowError(
-                                f"{self.name}: {err} (a slot holds ctx_per_slot={self.ctx_per_slot} "
-                                f"tokens{hint}). Fix: a bigger ctx_per_slot or a shorter prompt"
-                            )
-                        raise LlamaServerError(f"{self.name}: {err}")
-                    yield event
-        except httpx.TransportError as exc:
-            # a dying server drops its connections before it is seen to exit: give it a moment
-            dead = await asyncio.to_thread(self.server.wait_dead, 2.0)
-            if dead is not None:
-                raise dead from exc
-            raise LlamaServerError(f"{self.name}: request to llama-server failed: {exc!r}") from exc
+        for attempt in range(STALE_CONNECTION_RETRIES + 1):
+            client = await self._pool.get()
+            started = False  # once an event is yielded, a retry would repeat it: never retry then
+            try:
+                async with client.stream("POST", url, json=payload, timeout=self.retry.timeout) as resp:
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        self._raise_for_response(resp, hint)
+                    done = False
+                    async for line in resp.aiter_lines():
+                        # read on to the end of the body after [DONE]: a fully read response
+                        # gives its connection back to the pool (an unread one is closed)
+                        if done or not line.startswith("data:"):
+                            continue
+                        body = line[5:].strip()
+                        if body == "[DONE]":
+                            done = True
+                            continue
+                        event = loads_or_none(body)
+                        if event is None:
+                            continue
+                        if "error" in event:
+                            err = json.dumps(event["error"])[:800]
+                            if _context_error(err):
+                                raise ContextOverflowError(
+                                    f"{self.name}: {err} (a slot holds ctx_per_slot={self.ctx_per_slot} "
+                                    f"tokens{hint}). Fix: a bigger ctx_per_slot or a shorter prompt"
+                                )
+                            raise LlamaServerError(f"{self.name}: {err}")
+                        started = True
+                        yield event
+                return
+            except httpx.TransportError as exc:
+                # a dying server drops its connections before it is seen to exit: give it a moment
+                dead = await asyncio.to_thread(self.server.wait_dead, 2.0)
+                if dead is not None:
+                    raise dead from exc
+                if _stale_connection(exc) and not started and attempt < STALE_CONNECTION_RETRIES:
+                    # the server closed a kept-alive connection as the request went out on it:
+                    # nothing was generated for it, so sending it again on a new one is safe
+                    log.info("%s: %r on a kept-alive connection; sending again", self.name, exc)
+                    continue
+                raise LlamaServerError(f"{self.name}: request to llama-server failed: {exc!r}") from exc
 
     async def _generate_stream(
         self,

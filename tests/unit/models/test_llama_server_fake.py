@@ -40,6 +40,8 @@ from purpose_agent.models.llama_server import (
 #   "OVERFLOW" HTTP 400 exceed_context_size_error, as llama-server sends it
 #   "DIE"      one token, then the process exits
 #   "CACHED=n" n prompt tokens reported as reused from the slot's KV cache
+#   "DROP=n"   the first n requests with this text: the connection closed without a response
+#   "CUT"      one token, then the connection closed mid-body (the server lives on)
 #   otherwise  "echo <words>" one word per event; with a schema, {"answer": "<words>"}
 # A model file starting with b"BAD" fails to load; --fake-load-s N takes N s to load. GET /stats: connections seen, disconnects.
 FAKE_SERVER = r"""#!/usr/bin/env python3
@@ -59,6 +61,7 @@ with open(model, "rb") as f:
 host, port = flag("--host", "127.0.0.1"), int(flag("--port", "8080"))
 time.sleep(float(flag("--fake-load-s", "0")))  # "loading the model"
 stats = {"peers": [], "disconnects": 0, "requests": 0}
+drops = {}
 lock = threading.Lock()
 
 
@@ -108,6 +111,13 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(400, {"error": {"code": 400, "type": "exceed_context_size_error",
                 "message": "the request exceeds the available context size, try increasing it",
                 "n_prompt_tokens": 9999, "n_ctx": 2048}})
+        for w in last.split():
+            if w.startswith("DROP="):
+                with lock:
+                    seen = drops[last] = drops.get(last, 0) + 1
+                if seen <= int(w[5:]):
+                    self.close_connection = True
+                    return
         cached = 0
         for w in last.split():
             if w.startswith("CACHED="):
@@ -134,6 +144,9 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 if i == 0 and "DIE" in last:
                     os._exit(3)
+                if i == 0 and "CUT" in last:
+                    self.close_connection = True
+                    return
             self._event({"choices": [{"delta": {}, "finish_reason": "stop"}],
                          "usage": {"prompt_tokens": prompt, "completion_tokens": len(pieces)},
                          "timings": {"prompt_n": prompt - cached, "cache_n": cached,
@@ -288,6 +301,34 @@ def test_concurrent_calls_share_the_pool_and_close_closes_it(backend: LlamaServe
         return [c.text for c in out]
 
     assert asyncio.run(run()) == ["echo w0", "echo w1", "echo w2", "echo w3", "echo again"]
+
+
+def test_a_request_the_server_dropped_unanswered_is_sent_again(backend: LlamaServerBackend) -> None:
+    # what a kept-alive connection closed by the server (5 s idle) as a request went out looks like
+    assert backend.complete(_msgs("DROP=2 a")).text == "echo DROP=2 a"
+    assert _stats(backend)["requests"] == 3
+    with pytest.raises(LlamaServerError, match="request to llama-server failed: RemoteProtocolError"):
+        backend.complete(_msgs("DROP=9 b"))
+    assert _stats(backend)["requests"] == 3 + 1 + ls.STALE_CONNECTION_RETRIES
+
+
+def test_a_stream_cut_after_its_first_token_is_an_error_and_is_not_sent_again(
+    backend: LlamaServerBackend,
+) -> None:
+    with pytest.raises(LlamaServerError, match="request to llama-server failed"):
+        backend.complete(_msgs("CUT here"))
+    assert _stats(backend)["requests"] == 1  # a retry would have repeated tokens already streamed
+    assert backend.complete(_msgs("still serving")).text == "echo still serving"
+
+
+def test_idle_pooled_connections_are_let_go_before_the_server_closes_them(backend: LlamaServerBackend) -> None:
+    async def one() -> httpx.AsyncClient:
+        await backend.acomplete(_msgs("x"))
+        return await backend._pool.get()
+
+    client = asyncio.run(one())
+    pool = client._transport._pool  # type: ignore[attr-defined]
+    assert pool._keepalive_expiry == ls.KEEPALIVE_EXPIRY < 5.0  # cpp-httplib's keep-alive timeout
 
 
 def test_tokenize_reuses_one_sync_client_until_close(backend: LlamaServerBackend) -> None:
