@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from purpose_agent.errors import ModelFileError
+from purpose_agent.models import _llama_guard
 from purpose_agent.models import llama_server as ls
 from purpose_agent.models.base import Message, TokenChunk, stream_tokens
 from purpose_agent.models.llama_server import (
@@ -173,7 +174,7 @@ server.serve_forever()
 @pytest.fixture(autouse=True)
 def no_other_model_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real model process on this machine (a benchmark) must not make these starts queue."""
-    monkeypatch.setattr(ls, "model_processes", lambda exclude=(): [])
+    monkeypatch.setattr(_llama_guard, "model_processes", lambda exclude=(): [])
 
 
 @pytest.fixture(scope="module")
@@ -321,7 +322,9 @@ def test_a_stream_cut_after_its_first_token_is_an_error_and_is_not_sent_again(
     assert backend.complete(_msgs("still serving")).text == "echo still serving"
 
 
-def test_idle_pooled_connections_are_let_go_before_the_server_closes_them(backend: LlamaServerBackend) -> None:
+def test_idle_pooled_connections_are_let_go_before_the_server_closes_them(
+    backend: LlamaServerBackend,
+) -> None:
     async def one() -> httpx.AsyncClient:
         await backend.acomplete(_msgs("x"))
         return await backend._pool.get()

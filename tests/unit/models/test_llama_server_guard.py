@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from purpose_agent.errors import ConfigurationError
+from purpose_agent.models import _llama_guard as guard
 from purpose_agent.models import llama_server as ls
 from purpose_agent.models.llama_server import (
     CoresBusyError,
@@ -46,9 +47,9 @@ def binary(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def two_cores_and_a_private_lock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(ls, "available_cores", lambda: 2)
-    monkeypatch.setattr(ls, "_lock_path", lambda: tmp_path / "start.lock")
-    monkeypatch.setattr(ls, "BUSY_POLL_S", 0.01)
+    monkeypatch.setattr(guard, "available_cores", lambda: 2)
+    monkeypatch.setattr(guard, "_lock_path", lambda: tmp_path / "start.lock")
+    monkeypatch.setattr(guard, "BUSY_POLL_S", 0.01)
     monkeypatch.setattr(ls.os, "sched_getaffinity", lambda pid: {0, 1})
 
 
@@ -60,7 +61,7 @@ def _others(monkeypatch: pytest.MonkeyPatch, *seen: list[ModelProcess]) -> list[
         calls.append(1)
         return seen[min(len(calls), len(seen)) - 1]
 
-    monkeypatch.setattr(ls, "model_processes", fake)
+    monkeypatch.setattr(guard, "model_processes", fake)
     return calls
 
 
@@ -142,10 +143,10 @@ def test_an_unknown_thread_count_counts_as_all_cores() -> None:
     assert ModelProcess(1, "python", None, True).threads_on(2) == 2
     assert ModelProcess(1, "llama-server -t 8", 8, True).threads_on(2) == 2
     assert ModelProcess(1, "llama-server -t 1", 1, True).threads_on(2) == 1
-    assert ls._threads_from(["llama-server", "--threads=3"]) == 3
-    assert ls._threads_from(["llama-server", "-t", "1", "--threads-batch", "2"]) == 1
-    assert ls._threads_from(["python", "-t"]) is None
-    assert ls._cpu_list("0-1,4") == frozenset({0, 1, 4})
+    assert guard._threads_from(["llama-server", "--threads=3"]) == 3
+    assert guard._threads_from(["llama-server", "-t", "1", "--threads-batch", "2"]) == 1
+    assert guard._threads_from(["python", "-t"]) is None
+    assert guard._cpu_list("0-1,4") == frozenset({0, 1, 4})
 
 
 def test_a_bad_when_busy_is_refused(model_file: Path, binary: Path) -> None:
@@ -162,12 +163,12 @@ def test_the_backend_passes_the_policy_on(model_file: Path, binary: Path) -> Non
 def test_starts_take_turns_under_the_lock(tmp_path: Path) -> None:
     # flock locks belong to an open file: a second open, even in this process, must wait
     with (
-        ls._start_lock(1.0),
+        guard.start_lock(1.0),
         pytest.raises(CoresBusyError, match=r"another process kept starting.*start\.lock"),
-        ls._start_lock(0.1),
+        guard.start_lock(0.1),
     ):
         pass  # pragma: no cover
-    with ls._start_lock(0.1):  # released on exit
+    with guard.start_lock(0.1):  # released on exit
         pass
 
 
@@ -176,7 +177,7 @@ def test_a_queued_start_goes_when_the_lock_is_released() -> None:
     holding = threading.Event()
 
     def first() -> None:
-        with ls._start_lock(1.0):
+        with guard.start_lock(1.0):
             holding.set()
             order.append("first in")
             threading.Event().wait(0.2)  # holds the lock a while
@@ -185,7 +186,7 @@ def test_a_queued_start_goes_when_the_lock_is_released() -> None:
     t = threading.Thread(target=first)
     t.start()
     holding.wait(5)
-    with ls._start_lock(5.0):
+    with guard.start_lock(5.0):
         order.append("second in")
     t.join()
     assert order == ["first in", "first out", "second in"]

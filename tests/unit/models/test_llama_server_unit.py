@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from purpose_agent.errors import ConfigurationError, ModelFileError
+from purpose_agent.models import _llama_guard, _llama_process
 from purpose_agent.models import llama_server as ls
 from purpose_agent.models.llama_server import (
     SERVER_ENV,
@@ -36,7 +37,7 @@ def _exe(path: Path, body: str = "#!/bin/sh\nexit 0\n") -> Path:
 @pytest.fixture(autouse=True)
 def no_other_model_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real model process on this machine (a benchmark) must not make these starts queue."""
-    monkeypatch.setattr(ls, "model_processes", lambda exclude=(): [])
+    monkeypatch.setattr(_llama_guard, "model_processes", lambda exclude=(): [])
 
 
 @pytest.fixture
@@ -194,7 +195,7 @@ def test_cores_are_not_oversubscribed_within_a_process(
         threads = available_cores()
         pid = 999_999
 
-    monkeypatch.setattr(ls, "_RUNNING", {Busy()})
+    monkeypatch.setattr(_llama_process, "_RUNNING", {Busy()})
     server = LlamaServer(ServerConfig(model_file, threads=1), binary=_exe(tmp_path / "llama-server"))
     with pytest.raises(ConfigurationError, match="oversubscribe"):
         server.start()
