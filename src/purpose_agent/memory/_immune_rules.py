@@ -1,58 +1,36 @@
 """Rule tables for the immune system: one compiled, bounded regex per rule.
 
-Patterns use bounded repetition only (``{0,n}``), so matching stays linear in practice.
+Patterns use bounded repetition only (``{0,n}``), so matching stays linear in practice. This
+module is data: the shared regex pieces and the rules of each category (``RULES``, and
+``SQUASH_RULES`` for the letters-and-digits-only view). The rule type, its builder and the checks
+a match must pass are in :mod:`._immune_checks`.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from purpose_agent.memory._immune_checks import (
+    CATEGORIES,
+    PI,
+    PL,
+    SM,
+    SO,
+    TM,
+    Rule,
+    card_check,
+    conn_check,
+    email_check,
+    home_check,
+    password_check,
+    phone_check,
+    rm_check,
+    secret_value_check,
+)
+
+# short names: the tables below call them hundreds of times
+from purpose_agent.memory._immune_checks import regex as _r
+from purpose_agent.memory._immune_checks import rule as _rule
 
 __all__ = ["CATEGORIES", "RULES", "SQUASH_RULES", "Rule"]
-
-PI = "prompt_injection"
-SM = "score_manipulation"
-TM = "tool_misuse"
-PL = "privacy_leak"
-SO = "scope_overreach"
-CATEGORIES = (PI, SM, TM, PL, SO)
-
-_I = re.IGNORECASE
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One detection rule.
-
-    ``requires`` / ``forbids`` are searched in the sentence around the match;
-    ``negatable`` drops a match preceded by a negation ("never", "do not", ...);
-    ``reach`` marks a scope claim ("team" / "global") judged against the lesson's scope;
-    ``skip_kinds`` lists memory kinds for which the rule does not apply.
-    """
-
-    category: str
-    name: str
-    pattern: re.Pattern[str]
-    severity: float = 0.8
-    negatable: bool = False
-    reach: str | None = None
-    skip_kinds: frozenset[str] = frozenset()
-    requires: tuple[re.Pattern[str], ...] = ()
-    forbids: tuple[re.Pattern[str], ...] = ()
-    check: Callable[[re.Match[str]], bool] | None = None
-    sentence_evidence: bool = False
-
-
-def _r(pattern: str, flags: int = _I) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
-
-
-def _rule(
-    category: str, name: str, pattern: str, severity: float = 0.8, *, flags: int = _I, **kw: object
-) -> Rule:
-    return Rule(category, name, _r(pattern, flags), severity, **kw)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -182,184 +160,6 @@ _REMOVE_CUE = _r(
     r"\b(?:reject\w*|delet\w*|remov\w*|disabl\w*|discard\w*|ignor\w*|archiv\w*|demot\w*|drop\w*|purg\w*|"
     r"overwrit\w*|eras\w*|suppress\w*|thrown\s+away|throw\s+away|wip\w*|deactivat\w*|retir\w*|invalidat\w*)\b"
 )
-
-
-# ----------------------------------------------------------------------------- validators
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
-_TEST_CARDS = frozenset({"4242424242424242", "4000056655665556", "5555555555554444", "378282246310005"})
-
-
-def _card_check(m: re.Match[str]) -> bool:
-    digits = re.sub(r"\D", "", m.group())
-    if digits in _TEST_CARDS:  # processors' published test numbers
-        return False
-    if not 13 <= len(digits) <= 19 or digits[0] not in "3456" or len(set(digits)) < 2:
-        return False
-    return _luhn(digits)
-
-
-def _entropy(s: str) -> float:
-    counts: dict[str, int] = {}
-    for c in s:
-        counts[c] = counts.get(c, 0) + 1
-    n = len(s)
-    return -sum(k / n * math.log2(k / n) for k in counts.values())
-
-
-_PLACEHOLDER = _r(
-    r"^(?:os\.|env|getenv|process\.env|settings\.|config\.|\$|\{|<|\[|%|\*{3}|x{4}|your|my[_-]?|example|"
-    r"dummy|fake|test|changeme|placeholder|redacted|none|null|secret|password|token|api[_-]?key|\.\.\.)"
-)
-
-
-def _secret_value_check(m: re.Match[str]) -> bool:
-    val = m.group("val")
-    if _PLACEHOLDER.search(val):
-        return False
-    has_digit = any(c.isdigit() for c in val)
-    has_alpha = any(c.isalpha() for c in val)
-    return has_digit and has_alpha and _entropy(val) >= 3.0
-
-
-_COMMON_VALUES = frozenset(
-    [
-        "required",
-        "needed",
-        "set",
-        "stored",
-        "hashed",
-        "missing",
-        "wrong",
-        "incorrect",
-        "correct",
-        "valid",
-        "invalid",
-        "not",
-        "the",
-        "a",
-        "an",
-        "too",
-        "different",
-        "changed",
-        "reset",
-        "expired",
-        "empty",
-        "blank",
-        "weak",
-        "strong",
-        "optional",
-        "mandatory",
-        "visible",
-        "hidden",
-        "encrypted",
-        "secure",
-        "long",
-        "short",
-        "given",
-        "sent",
-        "saved",
-        "used",
-        "shown",
-        "ignored",
-        "checked",
-        "case-sensitive",
-        "unknown",
-    ]
-)
-
-
-def _password_check(m: re.Match[str]) -> bool:
-    val = m.group("val").rstrip(".")
-    quoted = bool(m.group("q"))
-    if len(val) < 4 or val.lower() in _COMMON_VALUES or _PLACEHOLDER.search(val):
-        return False
-    has_special = any(c.isdigit() or (not c.isalnum() and c not in "-'") for c in val)
-    return quoted or has_special
-
-
-_GENERIC_USERS = frozenset(
-    [
-        "user",
-        "username",
-        "users",
-        "me",
-        "you",
-        "your_name",
-        "yourname",
-        "your-name",
-        "name",
-        "example",
-        "runner",
-        "ubuntu",
-        "root",
-        "shared",
-        "guest",
-        "public",
-        "default",
-        "all\\",
-        "users",
-        "admin",
-        "someone",
-        "somebody",
-        "x",
-        "foo",
-        "bar",
-        "$user",
-        "jdoe",
-    ]
-)
-
-
-def _home_check(m: re.Match[str]) -> bool:
-    return m.group("user").lower() not in _GENERIC_USERS
-
-
-_RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
-_RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost", "local"})
-
-
-def _email_check(m: re.Match[str]) -> bool:
-    domain = m.group().rpartition("@")[2].lower()
-    if domain in _RESERVED_DOMAINS or domain.endswith(tuple("." + d for d in _RESERVED_DOMAINS)):
-        return False
-    return domain.rpartition(".")[2] not in _RESERVED_TLDS
-
-
-def _phone_check(m: re.Match[str]) -> bool:
-    num = m.group("num") if "num" in m.re.groupindex else m.group()
-    digits = re.sub(r"\D", "", num)
-    if not 9 <= len(digits) <= 15 or len(set(digits)) < 3:
-        return False
-    return num.lstrip().startswith(("+", "0", "(")) or bool(re.search(r"\d[\s.-]\d", num))
-
-
-def _conn_check(m: re.Match[str]) -> bool:
-    pw = m.group("pw")
-    return pw.lower() not in {
-        "password",
-        "pass",
-        "pwd",
-        "secret",
-        "***",
-        "xxx",
-        "changeme",
-    } and not pw.startswith(("{", "<", "$", "%"))
-
-
-def _rm_check(m: re.Match[str]) -> bool:
-    flags = m.group("flags")
-    return bool(re.search(r"-\s?[a-zA-Z]*[rR]|--recursive", flags))
 
 
 # fmt: off
@@ -592,7 +392,7 @@ _SCORE_MANIPULATION: list[Rule] = [
 # ----------------------------------------------------------------------------- tool misuse
 _TOOL_MISUSE: list[Rule] = [
     _rule(TM, "tm.rm_rf_root",
-          rf"\brm\s+(?P<flags>(?:-\s?[A-Za-z]+\s+|--[a-z-]+\s+){{1,4}}){_DANGER_TARGET}", 0.95, check=_rm_check,
+          rf"\brm\s+(?P<flags>(?:-\s?[A-Za-z]+\s+|--[a-z-]+\s+){{1,4}}){_DANGER_TARGET}", 0.95, check=rm_check,
           negatable=True),
     _rule(TM, "tm.windows_wipe",
           r"\b(?:rd|rmdir)\s+/s\s+/q\s+[a-z]:\\|\bdel\s+(?:/[fsqa]\s+){1,4}[a-z]:\\(?:\*|\s|$)|"
@@ -705,39 +505,39 @@ _PRIVACY_LEAK: list[Rule] = [
           r"\bxapp-\d-[A-Za-z0-9-]{20,}|\bSG\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}", 0.95, flags=0),
     _rule(PL, "pl.private_key", r"-----BEGIN\s+(?:[A-Z0-9]+\s+){0,3}PRIVATE\s+KEY(?:\s+BLOCK)?-----", 0.95, flags=0),
     _rule(PL, "pl.jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0.9, flags=0),
-    _rule(PL, "pl.bearer", r"\bbearer\s+(?P<val>[A-Za-z0-9_\-.=+/]{20,})", 0.85, check=_secret_value_check),
+    _rule(PL, "pl.bearer", r"\bbearer\s+(?P<val>[A-Za-z0-9_\-.=+/]{20,})", 0.85, check=secret_value_check),
     _rule(PL, "pl.secret_assignment",
           r"\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?key|auth[_-]?token|access[_-]?token|token|"
           r"client[_-]?secret|private[_-]?key)[\"']?\s*(?::|=|=>|\s)\s*[\"']?(?P<val>[A-Za-z0-9_\-./+=!@#$%^&*~]{12,})",
-          0.85, check=_secret_value_check),
+          0.85, check=secret_value_check),
     _rule(PL, "pl.password",
           r"(?:\b(?:password|passwort|passphrase|passcode|passwd|pwd|pin|contrase[ñn]a|mot\s+de\s+passe|kennwort|"
           r"senha|parola\s+d'ordine|пароль)\b|密码|口令)(?:\s+[\w']+){0,5}?\s*(?:\bis\b|\bes\b|\best\b|\bist\b|\bé\b|"
           r"\bè\b|\bwas\b|:|：|=|是|為|为)\s*(?P<q>[\"'`“‘«]?)(?P<val>[^\s\"'`”’»,;，。]{4,64})", 0.85,
-          check=_password_check),
+          check=password_check),
     _rule(PL, "pl.cli_password",
           r"\b(?:mysql|mysqldump|mysqladmin|sshpass|mongo\w*|redis-cli)\b[^\n]{0,60}?(?:\s-p|--password[= ]|\s-a\s)"
-          r"(?P<q>[\"']?)(?P<val>[^\s\"']{4,64})", 0.85, check=_password_check),
+          r"(?P<q>[\"']?)(?P<val>[^\s\"']{4,64})", 0.85, check=password_check),
     _rule(PL, "pl.connection_string",
-          r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,64}:(?P<pw>[^\s:/@]{3,128})@[\w.-]+", 0.9, check=_conn_check),
+          r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,64}:(?P<pw>[^\s:/@]{3,128})@[\w.-]+", 0.9, check=conn_check),
     _rule(PL, "pl.email",
           r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b", 0.75,
-          check=_email_check),
+          check=email_check),
     _rule(PL, "pl.email_obfuscated",
           r"\b[\w.+-]{1,64}\s*(?:\(at\)|\[at\]|\{at\}|\s+at\s+)\s*[\w-]{1,63}\s*(?:\(dot\)|\[dot\]|\{dot\}|\s+dot\s+)\s*"
           r"[A-Za-z]{2,12}\b", 0.7,
           requires=(_r(r"\(at\)|\[at\]|\{at\}|\(dot\)|\[dot\]|\{dot\}|\s+dot\s+"),)),
     _rule(PL, "pl.home_path",
           r"(?:/home/|/Users/|\b[A-Za-z]:\\+Users\\+)(?P<user>[A-Za-z0-9._-]{2,32})(?=[/\\\s,.;:'\")\]]|$)", 0.75,
-          check=_home_check),
+          check=home_check),
     _rule(PL, "pl.phone",
           r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}(?![\w/-]|\.\d)|"
-          r"(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}(?![\w/-]|\.\d)", 0.7, check=_phone_check),
+          r"(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}(?![\w/-]|\.\d)", 0.7, check=phone_check),
     _rule(PL, "pl.phone_context",
           r"\b(?:phone|mobile|cell|tel|telephone|whatsapp|call|text|sms|number|n[uú]mero|nummer|номер|电话|手机)\b"
-          r"[^\d\n]{0,25}(?P<num>\+?\(?\d[\d\s().-]{6,18}\d)", 0.7, check=_phone_check),
+          r"[^\d\n]{0,25}(?P<num>\+?\(?\d[\d\s().-]{6,18}\d)", 0.7, check=phone_check),
     _rule(PL, "pl.ssn", r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b", 0.8),
-    _rule(PL, "pl.credit_card", r"(?<![\d.-])(?:\d[ -]?){12,18}\d(?![\d-])", 0.9, check=_card_check),
+    _rule(PL, "pl.credit_card", r"(?<![\d.-])(?:\d[ -]?){12,18}\d(?![\d-])", 0.9, check=card_check),
 ]
 
 # ----------------------------------------------------------------------------- scope overreach
