@@ -1,10 +1,10 @@
 """``Vault``: a small retrieval store over documents, for agents that answer from them.
 
-Documents are cut into overlapping chunks (of words or lines) and indexed in SQLite FTS5
-(in memory, or in a file that keeps the index between processes). ``query`` ranks chunks by
-BM25; with an embedder (the ``embed`` extra, or any object with ``name``, ``dim`` and
-``embed(texts)``) it can also rank by cosine similarity, or fuse both (hybrid, reciprocal rank
-fusion). ``as_tool`` turns the vault into a Tool whose answer lists passages with citations
+Documents are cut into overlapping chunks (of words or lines) and kept in SQLite (in memory,
+or in a file that keeps them between processes). ``query`` ranks chunks by BM25 (Tool RAG's,
+with its tokenizer: ``purpose_agent._text``); with an embedder (the ``embed`` extra, or any
+object with ``name``, ``dim`` and ``embed(texts)``) it can also rank by cosine similarity, or
+fuse both (hybrid, reciprocal rank fusion). ``as_tool`` turns the vault into a Tool whose answer lists passages with citations
 such as ``[handbook.md#3]``.
 
     vault = Vault.from_directory("docs")          # .txt, .md, code, .pdf (the vault extra)
@@ -15,7 +15,6 @@ such as ``[handbook.md#3]``.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 import warnings
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from purpose_agent._text import BM25, tokenize
 from purpose_agent.agents._documents import (
     ChunkSpec,
     ChunkUnit,
@@ -35,7 +35,7 @@ from purpose_agent.agents._documents import (
     walk_files,
 )
 from purpose_agent.errors import ConfigurationError, MissingExtraError, PurposeAgentError
-from purpose_agent.memory.retrieval import RRF_K, fts_terms
+from purpose_agent.memory.retrieval import RRF_K
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,9 +49,9 @@ QueryMode = Literal["auto", "bm25", "dense", "hybrid"]
 _MODES = ("auto", "bm25", "dense", "hybrid")
 #: Most passages one tool call returns.
 TOOL_MAX_K = 20
-#: Most chunks scored per query word (the best ones for that word); exact below it.
-PER_TERM_LIMIT = 2000
 
+# BM25 ranks from the chunks table; chunks_fts (FTS5) is no longer read for ranking but is still
+# written, so that a vault file keeps the layout earlier versions read.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY,
@@ -102,11 +102,11 @@ class Hit:
 
 
 class Vault:
-    """Chunks of documents in SQLite FTS5; ``query`` returns the best :class:`Hit` objects.
+    """Chunks of documents in SQLite; ``query`` returns the best :class:`Hit` objects.
 
     Args:
-        db: ``":memory:"`` (default) or a file path; a file keeps the index, and opening it
-            again gives the same vault.
+        db: ``":memory:"`` (default) or a file path; a file keeps the chunks (and vectors),
+            and opening it again gives the same vault.
         chunk_size: words (or lines) per chunk.
         chunk_overlap: words (or lines) a chunk shares with the next one.
         chunk_unit: ``"words"`` (prose) or ``"lines"`` (code, logs).
@@ -134,6 +134,8 @@ class Vault:
         self._dense_key: object = None
         self._dense_ids: list[int] = []
         self._dense_matrix: np.ndarray | None = None
+        self._lexical: BM25[int] | None = None  # built on the first BM25 query
+        self._lexical_data_version: object = None
         self.db = str(db)
         if self.db != ":memory:":
             path = Path(db)
@@ -240,21 +242,31 @@ class Vault:
         if not isinstance(source, str) or not source.strip():
             raise ConfigurationError(f"a vault source must be a non-empty string, got {source!r}")
         chunks = chunk_text(text, self.chunking)
-        with self._lock, self._conn:
-            old = self._conn.execute("SELECT id, text FROM chunks WHERE source = ?", (source,)).fetchall()
-            for cid, old_text in old:
-                self._conn.execute(
-                    "INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES('delete', ?, ?)", (cid, old_text)
+        with self._lock:
+            with self._conn:
+                old = self._conn.execute("SELECT id, text FROM chunks WHERE source = ?", (source,)).fetchall()
+                for cid, old_text in old:
+                    self._conn.execute(
+                        "INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES('delete', ?, ?)",
+                        (cid, old_text),
+                    )
+                    self._conn.execute("DELETE FROM vectors WHERE chunk_id = ?", (cid,))
+                self._conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
+                for idx, piece in enumerate(chunks):
+                    cur = self._conn.execute(
+                        "INSERT INTO chunks(source, idx, text) VALUES (?, ?, ?)", (source, idx, piece)
+                    )
+                    self._conn.execute(
+                        "INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, piece)
+                    )
+            if self._lexical is not None:  # committed: keep the BM25 index in step
+                for cid, _ in old:
+                    self._lexical.remove(cid)
+                new = self._conn.execute(
+                    "SELECT id, text FROM chunks WHERE source = ? ORDER BY id", (source,)
                 )
-                self._conn.execute("DELETE FROM vectors WHERE chunk_id = ?", (cid,))
-            self._conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
-            for idx, piece in enumerate(chunks):
-                cur = self._conn.execute(
-                    "INSERT INTO chunks(source, idx, text) VALUES (?, ?, ?)", (source, idx, piece)
-                )
-                self._conn.execute(
-                    "INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, piece)
-                )
+                for cid, piece in new:
+                    self._lexical.add(cid, tokenize(piece))
             self._version += 1
         return len(chunks)
 
@@ -390,39 +402,26 @@ class Vault:
         return arg
 
     def _bm25(self, text: str, k: int) -> list[Hit]:
-        """Okapi BM25 (k1 = 1.2, b = 0.75) with the always-positive idf log(1 + (N − n + ½)/(n + ½)).
-
-        FTS5's own ``bm25()`` uses log((N − n + ½)/(n + ½)), clamped to 1e-6 when a word is in
-        half the chunks or more, which ranks a small vault by chunk length alone. So each word
-        is matched on its own, FTS5's idf is divided out of its score (leaving the term
-        frequency and length part) and the parts are summed with the positive idf.
-        """
-        terms = fts_terms(text)
-        scores: dict[int, float] = {}
+        """The ``k`` chunks BM25 ranks best for ``text`` (equal scores: the older chunk first)."""
         with self._lock:
-            total = int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
-            for term in terms:
-                phrase = '"' + term.replace('"', '""') + '"'
-                n = int(
-                    self._conn.execute(
-                        "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (phrase,)
-                    ).fetchone()[0]
-                )
-                if not n:
-                    continue
-                ratio = (total - n + 0.5) / (n + 0.5)
-                fts_idf = max(1e-6, math.log(ratio))
-                idf = math.log1p(ratio)
-                rows = self._conn.execute(
-                    "SELECT rowid, bm25(chunks_fts) AS r FROM chunks_fts WHERE chunks_fts MATCH ? "
-                    "ORDER BY r LIMIT ?",
-                    (phrase, PER_TERM_LIMIT),
-                )
-                for rowid, raw in rows:
-                    scores[rowid] = scores.get(rowid, 0.0) + idf * (-float(raw) / fts_idf)
-            top = sorted(scores, key=lambda c: (-scores[c], c))[:k]
-            found = self._rows(top)
-        return [Hit(found[c][0], found[c][1], found[c][2], scores[c]) for c in top]
+            top = self._lexical_index().top(tokenize(text), k)
+            found = self._rows([cid for cid, _ in top])
+        return [Hit(*found[cid], score) for cid, score in top]
+
+    def _lexical_index(self) -> BM25[int]:
+        """The BM25 index of the chunks' words, keyed by chunk id.
+
+        Built from the chunks on the first query, kept in step by ``add_text``, and built again
+        when another connection has changed the file since (``PRAGMA data_version``).
+        """
+        with self._lock:
+            data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if self._lexical is None or data_version != self._lexical_data_version:
+                index: BM25[int] = BM25()
+                for cid, text in self._conn.execute("SELECT id, text FROM chunks ORDER BY id"):
+                    index.add(cid, tokenize(text))
+                self._lexical, self._lexical_data_version = index, data_version
+            return self._lexical
 
     def _rows(self, ids: Sequence[int]) -> dict[int, tuple[str, int, str]]:
         if not ids:

@@ -5,34 +5,13 @@ Only the top-k tools relevant to a query need to go into a small model's prompt.
 
 from __future__ import annotations
 
-import math
-import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from purpose_agent._text import STOPWORDS
+from purpose_agent._text import BM25, tokenize
 from purpose_agent.errors import ToolError
 from purpose_agent.tools.base import Tool, check_tool_name
 from purpose_agent.tools.function import FunctionTool
-
-_WORD = re.compile(r"[A-Za-z]+|\d+")
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_SUFFIXES = ("ing", "ed", "es", "s")
-
-
-def _stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    return word[:6]
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased, stop-word-free, crudely stemmed tokens (``read_file`` -> read, file)."""
-    words = _WORD.findall(_CAMEL.sub(" ", text))
-    return [_stem(w.lower()) for w in words if w.lower() not in STOPWORDS]
 
 
 def _tool_text(tool: Tool) -> list[str]:
@@ -47,12 +26,9 @@ def _tool_text(tool: Tool) -> list[str]:
 class ToolRegistry:
     """Tools by name, in registration order, with lexical retrieval (``get_relevant_tools``)."""
 
-    k1: float = 1.2
-    b: float = 0.75
-
     def __init__(self, tools: Iterable[Tool | Callable[..., Any]] = ()) -> None:
         self._tools: dict[str, Tool] = {}
-        self._docs: dict[str, list[str]] = {}
+        self._index: BM25[str] = BM25()
         for t in tools:
             self.register(t)
 
@@ -66,12 +42,12 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ToolError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
-        self._docs[tool.name] = _tool_text(tool)
+        self._index.add(tool.name, _tool_text(tool))
         return tool
 
     def unregister(self, name: str) -> None:
         self._tools.pop(name, None)
-        self._docs.pop(name, None)
+        self._index.remove(name)
 
     def get(self, name: str) -> Tool:
         try:
@@ -93,27 +69,8 @@ class ToolRegistry:
         return len(self._tools)
 
     def scores(self, query: str) -> dict[str, float]:
-        """BM25 score of every tool for ``query``."""
-        terms = tokenize(query)
-        n = len(self._docs)
-        if not n or not terms:
-            return dict.fromkeys(self._docs, 0.0)
-        avg = sum(len(d) for d in self._docs.values()) / n or 1.0
-        df: Counter[str] = Counter()
-        for doc in self._docs.values():
-            df.update(set(doc))
-        out: dict[str, float] = {}
-        for name, doc in self._docs.items():
-            tf = Counter(doc)
-            score = 0.0
-            for term in set(terms):
-                if not tf[term]:
-                    continue
-                idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
-                norm = tf[term] + self.k1 * (1 - self.b + self.b * len(doc) / avg)
-                score += idf * tf[term] * (self.k1 + 1) / norm
-            out[name] = score
-        return out
+        """BM25 score of every tool for ``query`` (0.0 for a tool sharing no word with it)."""
+        return dict.fromkeys(self._tools, 0.0) | self._index.scores(tokenize(query))
 
     def get_relevant_tools(self, query: str, top_k: int = 5) -> list[Tool]:
         """The ``top_k`` tools best matching ``query``; ties keep registration order.

@@ -209,6 +209,30 @@ def test_file_vault_persists_and_a_re_added_source_replaces_its_chunks(tmp_path:
         assert again.query("original card") == []  # the old chunk left the index too
 
 
+def test_bm25_sees_what_another_connection_wrote(tmp_path: Path) -> None:
+    db = tmp_path / "shared.sqlite"
+    with Vault.from_texts({"a.md": "kettle descaling"}, db=db, embedder=None) as first:
+        assert [h.source for h in first.query("kettle", k=5)] == ["a.md"]  # its BM25 index is built
+        with Vault(db, embedder=None) as second:
+            second.add_text("the kettle whistles", source="b.md")
+            second.add_text("descaling with citric acid", source="a.md")  # replaces a.md's chunk
+        assert [h.source for h in first.query("kettle", k=5)] == ["b.md"]
+        assert first.query("citric", k=1)[0].text == "descaling with citric acid"
+        first.add_text("a kettle manual", source="c.md")  # its own write: the index follows
+        assert {h.source for h in first.query("kettle", k=5)} == {"b.md", "c.md"}
+
+
+def test_bm25_words_are_tool_rag_words() -> None:
+    """The vault ranks with Tool RAG's tokenizer: camelCase and snake_case split, accents folded."""
+    vault = Vault.from_texts(
+        {"code.py": "def readConfigFile(path): ...", "notes.md": "Le café ouvre à huit heures."},
+        embedder=None,
+    )
+    assert vault.query("config file", k=1)[0].source == "code.py"
+    assert vault.query("read_config", k=1)[0].source == "code.py"
+    assert vault.query("CAFE", k=1)[0].source == "notes.md"
+
+
 def test_bad_vault_files_are_clear_errors(tmp_path: Path) -> None:
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"this is not a database at all" * 100)
