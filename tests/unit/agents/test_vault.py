@@ -1,4 +1,4 @@
-"""Vault: chunking, BM25 through FTS5, dense and hybrid recall, directories, PDFs, the tool."""
+"""Vault: chunking, BM25 (the shared index of purpose_agent._text), dense and hybrid recall, directories, PDFs, the tool."""
 
 from __future__ import annotations
 
