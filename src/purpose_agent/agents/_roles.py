@@ -33,7 +33,11 @@ ROLES: dict[str, Role] = {
             "Design the solution in plain words: name the Python function, give its signature, "
             "and describe its behaviour (inputs, outputs, edge cases) in two or three sentences. No code.",
         ),
-        Role("coder", "Write the complete, working Python code for the plan, so that the tests pass."),
+        Role(
+            "coder",
+            "Write the complete, working Python code for the plan, so that the tests pass. One "
+            "statement per line, blocks indented by 4 spaces.",
+        ),
         Role(
             "tester",
             "Write 3 to 5 unit tests with submit_tests: each a short Python boolean expression that "

@@ -54,6 +54,18 @@ WRITE_CODE = ActionSpec(
 )
 
 
+#: what a code that does not parse because it is all on one line is told (small models write
+#: "def f(n): if n < 2: return n else: ..." inside a JSON string)
+ONE_LINE_HINT = (
+    "the code is on one line: put each statement on its own line and indent blocks by 4 spaces "
+    '(in the JSON string, "\\n" between lines, e.g. "def f(n):\\n    if n < 2:\\n        return n")'
+)
+
+
+def _one_line_syntax_error(code: str, failures: Sequence[object]) -> bool:
+    return "\n" not in code.strip() and any("SyntaxError" in str(f) for f in failures)
+
+
 def run_tests(
     code: str, tests: Sequence[str], timeout: float = 10.0, *, isolation: Isolation = "auto"
 ) -> dict[str, object]:
@@ -258,6 +270,8 @@ class CodingEnvironment(Environment):
         passed, total = int(report["passed"]), int(report["total"])  # type: ignore[call-overload]
         failures = list(report["failures"])  # type: ignore[call-overload]
         shown = "\n".join(f"  FAIL {f}" for f in failures[:4])
+        if _one_line_syntax_error(code, failures):
+            shown += f"\n  HINT {ONE_LINE_HINT}"
         summary = f"Current solution:\n```python\n{code}\n```\nTests: {passed}/{total} passed." + (
             f"\n{shown}" if shown else ""
         )
