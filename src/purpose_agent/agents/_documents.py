@@ -140,3 +140,9 @@ def walk_files(root: Path, recursive: bool, include_hidden: bool) -> Iterator[Pa
         for name in sorted(filenames):
             if include_hidden or not name.startswith("."):
                 yield Path(dirpath) / name
+
+
+def norm_ext(ext: str) -> str:
+    """A file extension as the directory walk compares it: lower case, with its dot."""
+    ext = ext.strip().lower()
+    return ext if ext.startswith(".") else f".{ext}"

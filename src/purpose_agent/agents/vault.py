@@ -19,7 +19,6 @@ import sqlite3
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -30,12 +29,13 @@ from purpose_agent.agents._documents import (
     UnreadableDocumentError,
     chunk_text,
     is_pdf,
+    norm_ext,
     read_pdf,
     read_text,
     walk_files,
 )
+from purpose_agent.agents._hits import Hit, clip, fuse
 from purpose_agent.errors import ConfigurationError, MissingExtraError, PurposeAgentError
-from purpose_agent.memory.retrieval import RRF_K
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,27 +78,6 @@ class VaultError(PurposeAgentError):
 
 class VaultWarning(UserWarning):
     """Files were skipped while building a vault (binary, unreadable, PDF without pypdf)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One retrieved chunk: where it comes from, its text and its score (higher is better).
-
-    The score is the BM25 score for ``bm25``, the cosine similarity for ``dense`` and the fused
-    reciprocal-rank score (best hit = 1.0) for ``hybrid``.
-    """
-
-    source: str
-    chunk: int
-    text: str
-    score: float
-
-    @property
-    def citation(self) -> str:
-        return f"[{self.source}#{self.chunk}]"
-
-    def __str__(self) -> str:
-        return f"{self.citation} {self.text}"
 
 
 class Vault:
@@ -208,7 +187,7 @@ class Vault:
             raise ConfigurationError(
                 f"vault directory {str(root)!r} is not a directory; use Vault.from_texts or vault.add_file"
             )
-        wanted = None if extensions is None else {_norm_ext(e) for e in extensions}
+        wanted = None if extensions is None else {norm_ext(e) for e in extensions}
         vault = cls(
             db, chunk_size=chunk_size, chunk_overlap=chunk_overlap, chunk_unit=chunk_unit, embedder=embedder
         )
@@ -315,7 +294,7 @@ class Vault:
         if mode == "dense":
             return self._dense(text, k, embedder)
         pool = max(4 * k, 20)
-        return _fuse([self._bm25(text, pool), self._dense(text, pool, embedder)], k)
+        return fuse([self._bm25(text, pool), self._dense(text, pool, embedder)], k)
 
     def as_tool(
         self,
@@ -342,7 +321,7 @@ class Vault:
             hits = vault.query(query, max(1, min(int(k), TOOL_MAX_K)), mode=mode)
             if not hits:
                 return ToolResult.success(f"No passage in the documents matches {query!r}.", data=[])
-            parts = [f"{h.citation} {_clip(h.text, max_chars)}" for h in hits]
+            parts = [f"{h.citation} {clip(h.text, max_chars)}" for h in hits]
             text = "Passages (cite them as [source#chunk]):\n\n" + "\n\n".join(parts)
             return ToolResult.success(
                 text,
@@ -480,28 +459,3 @@ class Vault:
             data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             self._dense_key = (self._version, data_version, embedder.name)
             return self._dense_matrix, self._dense_ids
-
-
-def _fuse(lists: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
-    """Reciprocal rank fusion of ranked hit lists; scores scaled so the best is 1.0."""
-    scores: dict[tuple[str, int], float] = {}
-    hits: dict[tuple[str, int], Hit] = {}
-    for ranked in lists:
-        for rank, hit in enumerate(ranked):
-            key = (hit.source, hit.chunk)
-            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
-            hits.setdefault(key, hit)
-    if not scores:
-        return []
-    top = max(scores.values())
-    order = sorted(scores, key=lambda key: (-scores[key], key))[:k]
-    return [Hit(hits[key].source, hits[key].chunk, hits[key].text, scores[key] / top) for key in order]
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
-
-
-def _norm_ext(ext: str) -> str:
-    ext = ext.strip().lower()
-    return ext if ext.startswith(".") else f".{ext}"
