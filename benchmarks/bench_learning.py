@@ -4,6 +4,7 @@ and its ablations (critic off, one per learning source).
 
     python benchmarks/bench_learning.py --testbed textworld [--seeds 0,1,2] [--quick]
         [--model local] [--teacher SPEC] [--conditions full,no_memory,...]
+        [--executor ray [--ray-address ray://head:10001]]
 
 Every learning arm is what a user writes: ``Orchestrator(llm, env, memory=MemoryStore(path),
 learning=pa.Learning(validation=<the dev split>, train_attempts=k, teacher=SPEC, sources=...))``,
@@ -13,6 +14,13 @@ gated by the memory hook's own gate after every training task. Test numbers come
 Writes ``bench_results/<name>/{config.json,ledger.jsonl,results.json,table.md,curve.png}``
 (and the arms' memory under ``memory/``). Interrupt it at any time: the same command resumes at
 the first unfinished unit. ``--quick`` is the CI smoke size (plumbing, not numbers).
+
+``--executor ray`` (extra ``ray``) runs each block's test episodes and the gate's validation
+replays as Ray tasks (``--ray-address``; default: $RAY_ADDRESS, else a local instance); the
+ledger is the same. The model must be an endpoint every worker can reach (``--model
+llamacpp:<model>`` with a llama-server on every node at 127.0.0.1:8080, or a cloud model), not
+the in-process ``local`` model, and the workers must see ``--out`` (one machine, or a shared
+filesystem). See docs/SCALE_OUT.md.
 
 Calibration (no memory, dev games, to pick the game settings):
 
@@ -29,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from purpose_agent.errors import PurposeAgentError
+from purpose_agent.errors import ConfigurationError, PurposeAgentError
 from purpose_agent.evals import BenchmarkConfig, BenchmarkRunner, OrchestratorSettings
 from purpose_agent.evals.conditions import BY_NAME, STANDARD
 from purpose_agent.evals.tasks import BenchmarkTask, TaskSource, tasks_for
@@ -183,6 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="result folder name (default: testbed, size, model)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where test episodes and gate replays run: here, or as Ray tasks (extra ray)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="the Ray cluster of --executor ray (default: $RAY_ADDRESS, else a local instance)",
+    )
+    p.add_argument(
         "--calibrate", type=int, default=0, metavar="N", help="no-memory success on N dev games, then exit"
     )
     p.add_argument("--max-steps", type=int, default=None, help="calibration: step limit (default per plan)")
@@ -198,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
     except ValueError:
         _fail(p, f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    if args.ray_address is not None and args.executor != "ray":
+        _fail(p, "--ray-address is the cluster of --executor ray; pass both")
+    if args.calibrate and args.executor != "local":
+        _fail(p, "--calibrate runs in this process; drop --executor")
     teacher = None
     if args.teacher is not None and args.teacher != args.model:
         try:
@@ -218,9 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or f"{args.testbed}{'-quick' if args.quick else ''}-{model_tag}"
     config = BenchmarkConfig(conditions=conditions, seeds=seeds, settings=plan.settings)
     t0 = time.time()
-    runner = BenchmarkRunner(
-        llm=llm, teacher=teacher, config=config, out_dir=args.out, progress=not args.no_progress
-    )
+    try:
+        runner = BenchmarkRunner(
+            llm=llm, teacher=teacher, config=config, out_dir=args.out, progress=not args.no_progress,
+            executor=args.executor, ray_address=args.ray_address,
+        )  # fmt: skip
+    except ConfigurationError as exc:
+        _fail(p, f"--executor {args.executor}: {exc}")
     games = [g.strip() for g in args.games.split(",") if g.strip()]
     result = runner.run(source(args.testbed, plan, games, args.game_params), iterations, name)
     root = Path(args.out) / name

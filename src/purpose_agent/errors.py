@@ -59,6 +59,11 @@ class RunFailedError(PurposeAgentError):
         self.result = result
 
 
+class WorkerLostError(PurposeAgentError):
+    """A run fanned out to a Ray worker returned nothing: its worker process died, and died again
+    on the retry. The message names the run; nothing of it was recorded."""
+
+
 class ScriptExhaustedError(PurposeAgentError, AssertionError):
     """A ScriptedModel was called more times than it had replies, or left replies unconsumed."""
 

@@ -18,15 +18,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Any
 
 from purpose_agent.agents.result import Cost, RunResult, as_text
 from purpose_agent.errors import ConfigurationError
+from purpose_agent.loop._fanout import Executor, check_executor
 from purpose_agent.models.base import run_sync
 
 __all__ = ["agent_name", "ask", "aswarm", "swarm"]
-
-Executor = Literal["local", "ray"]
 
 
 def agent_name(agent: Any, index: int = 0) -> str:
@@ -73,8 +72,7 @@ def _on_ray(
     tasks: Sequence[str], agents: Any, max_concurrency: int | None, executor: str, address: str | None
 ) -> list[RunResult] | None:
     """The results from Ray for executor="ray", None for "local"."""
-    if executor not in get_args(Executor):
-        raise ConfigurationError(f"unknown executor {executor!r}; expected one of {get_args(Executor)}")
+    check_executor(executor, purpose="swarm(executor='ray')")
     if executor == "local":
         return None
     from purpose_agent.agents._ray import ray_swarm

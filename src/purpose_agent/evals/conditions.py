@@ -29,6 +29,7 @@ from purpose_agent.evals.gate import PromoteAll
 from purpose_agent.evals.ground_truth import GroundTruthPurposeFunction
 from purpose_agent.evals.reflection import ReflectionMemory
 from purpose_agent.evals.tasks import BenchmarkTask
+from purpose_agent.loop._fanout import Executor
 from purpose_agent.loop.hook import ACTOR_KINDS
 from purpose_agent.loop.learning import SOURCES, Learning
 from purpose_agent.loop.orchestrator import Orchestrator
@@ -193,8 +194,14 @@ class ArmSetup:
         *,
         teacher: Backend | None = None,
         settings: OrchestratorSettings = OrchestratorSettings(),
+        replay_executor: Executor = "local",
+        ray_address: str | None = None,
     ) -> None:
         self.condition = condition
+        #: where the gate's validation replays run (``Learning.replay_executor``); not part of the
+        #: benchmark's configuration: a resume may change it
+        self.replay_executor: Executor = replay_executor
+        self.ray_address = ray_address
         self.llm = llm
         self.teacher = teacher if teacher is not None else llm
         self.seed = seed
@@ -229,6 +236,8 @@ class ArmSetup:
             units_per_gate=s.units_per_gate,
             candidates_per_gate=s.candidates_per_gate,
             sources=c.sources if c.memory == "learning" else SOURCES,
+            replay_executor=self.replay_executor,
+            ray_address=self.ray_address,
         )
 
     def orchestrator(self, task: BenchmarkTask, mode: RunMode) -> Orchestrator:

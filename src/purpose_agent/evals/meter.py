@@ -46,7 +46,21 @@ class MeteredBackend:
         self._time = 0.0
 
     def __getattr__(self, attr: str) -> Any:
+        if attr == "inner":  # not set yet (a copy being built): no recursion through __getattr__
+            raise AttributeError(attr)
         return getattr(self.inner, attr)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A copy (a Ray worker's) wraps a copy of the model with its own meter, from zero."""
+        return (MeteredBackend, (self.inner,))
+
+    def absorb(self, spent: Meter) -> None:
+        """Add what a copy of this model spent elsewhere (a Ray worker's copy, which starts
+        from zero) to this meter."""
+        with self._lock:
+            usage = Usage(spent.prompt_tokens, spent.completion_tokens, None, spent.calls)
+            self._usage = self._usage + usage
+            self._time += spent.model_time_s
 
     @property
     def meter(self) -> Meter:

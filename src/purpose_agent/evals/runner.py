@@ -10,6 +10,17 @@ from an empty memory, and test runs are configured alike in every arm).
 Each finished unit is one fsynced line of an append-only ledger. After a training unit the
 arm's memory is checkpointed before its line is written, so an interrupted benchmark resumes
 at the first unfinished unit with the memory exactly as the last recorded unit left it.
+
+``executor="ray"`` (extra ``ray``) runs each block's test episodes (independent ``EVAL_TEST``
+runs that write nothing) as Ray tasks, and the learning arms' gate replays too
+(``Learning(replay_executor="ray")``); training runs stay in this process, in order. Each
+episode runs on its worker exactly as it runs here (``_episode``: same unit seed, a copy of the
+models, the arm's memory reopened read-only from its path, so the workers must see
+``out_dir``: one machine, or a shared filesystem). The driver writes the ledger, in plan order,
+the same lines as locally (wall and model times aside); units already in the ledger are not run
+again. A worker that dies is retried once; an episode lost on the retry is not recorded: the
+others of its block are, then a ``WorkerLostError`` names it, and the same command resumes
+with it.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from typing import Any
 from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
-from purpose_agent.errors import RunFailedError
+from purpose_agent.errors import ConfigurationError, RunFailedError
 from purpose_agent.evals.conditions import (
     NO_MEMORY,
     STANDARD,
@@ -39,6 +50,7 @@ from purpose_agent.evals.meter import Meter, MeteredBackend, reseed
 from purpose_agent.evals.progress import Progress, make_progress
 from purpose_agent.evals.report import BenchmarkResult, summarize
 from purpose_agent.evals.tasks import BenchmarkTask, TaskSource, blocks, by_split, tasks_for
+from purpose_agent.loop._fanout import Executor, LostRun, check_executor, fan_out, refuse_local_model
 from purpose_agent.loop.hook import StoreMemoryHook
 from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.loop.settings import CriticSettings, TraceSettings
@@ -105,6 +117,82 @@ def _gate_record(events: Sequence[ev.Event]) -> dict[str, Any]:
     }
 
 
+def _total(meters: Sequence[MeteredBackend | None]) -> Meter:
+    """The summed meters of the models a unit may call (actor, critic, teacher)."""
+    m = Meter()
+    for other in meters:
+        if other is not None:
+            c = other.meter
+            m = Meter(m.calls + c.calls, m.prompt_tokens + c.prompt_tokens,
+                      m.completion_tokens + c.completion_tokens, m.model_time_s + c.model_time_s)  # fmt: skip
+    return m
+
+
+def _episode(
+    key: UnitKey,
+    task: BenchmarkTask,
+    build: Callable[[], Orchestrator],
+    llm: MeteredBackend,
+    teacher: MeteredBackend | None,
+    meters: Sequence[MeteredBackend | None],
+    close_stores: bool = True,
+) -> dict[str, Any]:
+    """Run one unit and return its ledger record (without the key): the same in this process
+    and on a Ray worker."""
+    # the same sampling seed for a task in every arm (paired), independent of run order
+    s = unit_seed(key.seed, "eval" if key.phase == "test" else "train", task.id)
+    reseed(llm, s)
+    if teacher is not None:
+        reseed(teacher, s)
+    m0, t0 = _total(meters), time.perf_counter()
+    result: TaskResult | None = None
+    error = ""
+    events: list[ev.Event] = []
+    orch: Orchestrator | _Done | None = None
+    try:
+        orch = build()
+        orch.bus.subscribe(events.append)
+        result = orch.run_task(task.purpose, task.initial_state, task.max_steps)
+    except RunFailedError as exc:
+        result = exc.result if isinstance(exc.result, TaskResult) else None
+        error = repr(exc.__cause__)
+    finally:
+        store = getattr(getattr(orch, "memory", None), "store", None)
+        if store is not None and close_stores:
+            store.close()
+            orch = _Done(getattr(orch, "purpose_function", None))
+            gc.collect()  # the gate's replay stores too: the file is whole before the checkpoint
+    rec = _result_record(result, _total(meters) - m0, time.perf_counter() - t0, error)
+    rec["split"] = task.split
+    stats = getattr(getattr(orch, "purpose_function", None), "stats", None)
+    if stats is not None:  # critic calls made, and saved by the cache and by ground truth
+        rec["critic"] = {
+            "calls": stats.calls,
+            "cache_hits": stats.cache_hits,
+            "ground_truth": stats.ground_truth,
+        }
+    if key.phase == "train":
+        attempts = [e for e in events if isinstance(e, TrainingAttempt)]
+        rec["attempts"] = max(1, len(attempts))
+        rec["attempt_successes"] = [bool(e.success) for e in attempts] or [rec["success"]]
+        rec["gate"] = _gate_record(events)
+    return rec
+
+
+def _remote_test(
+    payload: tuple[
+        UnitKey, BenchmarkTask, ArmSetup, MeteredBackend, MeteredBackend | None, MeteredBackend | None
+    ],
+) -> dict[str, Any]:
+    """On a Ray worker: one test episode of an arm (its models are the worker's copies)."""
+    key, task, setup, llm, critic_llm, teacher = payload
+
+    def build() -> Orchestrator:
+        return setup.orchestrator(task, RunMode.EVAL_TEST)
+
+    return _episode(key, task, build, llm, teacher, (llm, critic_llm, teacher))
+
+
 def _task_print(t: BenchmarkTask) -> str:
     meta = f":{json.dumps(dict(t.meta), sort_keys=True, default=str)}" if t.meta else ""
     return f"{t.split}:{t.id}:{t.max_steps}{meta}"
@@ -124,6 +212,11 @@ class BenchmarkRunner:
     configured (its model, critic and memory). ``BenchmarkRunner(llm=..., config=...,
     teacher=...)`` compares the arms of ``config`` (default: ``STANDARD``; the no-memory floor
     is always run), each from a fresh memory, on the same tasks, seeds and attempt budget.
+
+    ``executor="ray"`` fans the test episodes and the gate's replays out over a Ray cluster
+    (``ray_address``; None: $RAY_ADDRESS, else a local instance), see the module docstring; it
+    needs ``llm=`` (a given orchestrator runs in this process) and models that can be sent to a
+    worker (an OpenAI-compatible endpoint, not an in-process local model).
     """
 
     def __init__(
@@ -137,9 +230,24 @@ class BenchmarkRunner:
         out_dir: str | Path = "bench_results",
         progress: bool | Progress = False,
         on_unit: Callable[[UnitKey, dict[str, Any]], None] | None = None,
+        executor: Executor = "local",
+        ray_address: str | None = None,
     ) -> None:
         if orchestrator is None and llm is None:
             raise ValueError("give an orchestrator or an llm")
+        check_executor(executor, purpose="BenchmarkRunner(executor='ray')")
+        if ray_address is not None and executor != "ray":
+            raise ConfigurationError("ray_address= is the Ray cluster of executor='ray'; pass both")
+        if executor == "ray":
+            if orchestrator is not None:
+                raise ConfigurationError(
+                    "executor='ray' fans out the arms the runner builds (BenchmarkRunner(llm=...)); "
+                    "a given orchestrator runs in this process"
+                )
+            for model in (llm, critic_llm, teacher):
+                refuse_local_model(model)
+        self.executor = executor
+        self.ray_address = ray_address
         self.orchestrator = orchestrator
         base = llm if llm is not None else orchestrator.llm  # type: ignore[union-attr]
         self.llm = MeteredBackend(base)
@@ -155,13 +263,7 @@ class BenchmarkRunner:
 
     # ------------------------------------------------------------------ costs
     def _meter(self) -> Meter:
-        m = self.llm.meter
-        for other in (self.critic_llm, self.teacher):
-            if other is not None:
-                c = other.meter
-                m = Meter(m.calls + c.calls, m.prompt_tokens + c.prompt_tokens,
-                          m.completion_tokens + c.completion_tokens, m.model_time_s + c.model_time_s)  # fmt: skip
-        return m
+        return _total((self.llm, self.critic_llm, self.teacher))
 
     # ------------------------------------------------------------------ public
     def conditions(self) -> list[Condition]:
@@ -292,12 +394,14 @@ class BenchmarkRunner:
             return
         if not cond.learns:
             setup = ArmSetup(cond, self.llm, root / "memory", seed, [], settings=self.config.settings)
-            for t in test:
-                self._test_unit(ledger, UnitKey(cond.name, seed, 0, "test", t.id), setup, t, bar)
+            self._test_block(
+                ledger, [UnitKey(cond.name, seed, 0, "test", t.id) for t in test], setup, test, bar
+            )
             return
         setup = ArmSetup(
             cond, self.llm, root / "memory", seed, by_split(ts, "validation"),
             teacher=self.teacher, settings=self.config.settings,
+            replay_executor=self.executor, ray_address=self.ray_address,
         )  # fmt: skip
         train_blocks = blocks(by_split(ts, "train"), iterations)
         train_keys = [
@@ -325,8 +429,7 @@ class BenchmarkRunner:
                     f"{cond.name} seed {seed}: block {b}'s test runs are missing but later training "
                     "units are recorded; the memory has moved on, so they cannot be run any more"
                 )
-            for k, t in zip(block_tests, test, strict=True):
-                self._test_unit(ledger, k, setup, t, bar)
+            self._test_block(ledger, block_tests, setup, test, bar)
 
     def _run_given(
         self,
@@ -376,22 +479,71 @@ class BenchmarkRunner:
             return
         self._execute(ledger, key, task, lambda: self._given_orchestrator(task, mode, key.seed), bar)
 
-    def _test_unit(
-        self, ledger: Ledger, key: UnitKey, setup: ArmSetup, task: BenchmarkTask, bar: Progress
-    ) -> None:
-        if ledger.done(key):
+    def _test_block(
+        self, ledger: Ledger, keys: Sequence[UnitKey], setup: ArmSetup, tasks: Sequence[BenchmarkTask],
+        bar: Progress,
+    ) -> None:  # fmt: skip
+        """One block's test units: one by one here, or as Ray tasks recorded in the same order."""
+        if self.executor == "local":
+            for key, task in zip(keys, tasks, strict=True):
+                self._test_unit(ledger, key, setup, task, bar)
             return
+        plan = [
+            (k, t, self._shared(ledger, k, setup, t))
+            for k, t in zip(keys, tasks, strict=True)
+            if not ledger.done(k)
+        ]
+        todo = [(k, t) for k, t, shared in plan if shared is None]
+        if todo:
+            first = todo[0][0]
+            bar.describe(f"{first.condition} s{first.seed} b{first.block} test ×{len(todo)} on ray")
+        values = fan_out(
+            _remote_test,
+            [(k, t, setup, self.llm, self.critic_llm, self.teacher) for k, t in todo],
+            [f"test episode {k.as_str()!r}" for k, _ in todo],
+            address=self.ray_address,
+            purpose="BenchmarkRunner(executor='ray')",
+            hint="give tasks, environments and models that pickle (models by endpoint)",
+        )
+        ran = {k.as_str(): v for (k, _), v in zip(todo, values, strict=True)}
+        lost: list[LostRun] = []
+        for key, _task, shared in plan:  # in plan order, as locally; a lost episode is not recorded
+            rec = shared if shared is not None else ran[key.as_str()]
+            if isinstance(rec, LostRun):
+                lost.append(rec)
+                continue
+            self._record(ledger, key, rec, bar)
+        if lost:
+            raise lost[0].exception()
+
+    def _shared(
+        self, ledger: Ledger, key: UnitKey, setup: ArmSetup, task: BenchmarkTask
+    ) -> dict[str, Any] | None:
+        """The no-memory run's record when this test unit would be the same run, else None."""
         floor = ledger.get(UnitKey(NO_MEMORY.name, key.seed, 0, "test", task.id))
         if key.condition != NO_MEMORY.name and floor is not None and setup.prompt_memory_empty():
             # nothing learned can reach the prompt: the run is the no-memory run, not run twice
             rec = {k: v for k, v in floor.items() if k != "key"}
             rec["shared_from"] = NO_MEMORY.name
-            ledger.record(key, rec)
-            bar.advance()
-            if self.on_unit is not None:
-                self.on_unit(key, rec)
+            return rec
+        return None
+
+    def _test_unit(
+        self, ledger: Ledger, key: UnitKey, setup: ArmSetup, task: BenchmarkTask, bar: Progress
+    ) -> None:
+        if ledger.done(key):
+            return
+        shared = self._shared(ledger, key, setup, task)
+        if shared is not None:
+            self._record(ledger, key, shared, bar)
             return
         self._execute(ledger, key, task, lambda: setup.orchestrator(task, RunMode.EVAL_TEST), bar)
+
+    def _record(self, ledger: Ledger, key: UnitKey, rec: dict[str, Any], bar: Progress) -> None:
+        ledger.record(key, rec)
+        bar.advance()
+        if self.on_unit is not None:
+            self.on_unit(key, rec)
 
     def _train_unit(
         self,
@@ -417,46 +569,8 @@ class BenchmarkRunner:
         before_record: Callable[[], None] | None = None,
     ) -> None:
         bar.describe(f"{key.condition} s{key.seed} b{key.block} {key.phase} {task.id}")
-        # the same sampling seed for a task in every arm (paired), independent of run order
-        s = unit_seed(key.seed, "eval" if key.phase == "test" else "train", task.id)
-        reseed(self.llm, s)
-        if self.teacher is not None:
-            reseed(self.teacher, s)
-        m0, t0 = self._meter(), time.perf_counter()
-        result: TaskResult | None = None
-        error = ""
-        events: list[ev.Event] = []
-        orch: Orchestrator | _Done | None = None
-        try:
-            orch = build()
-            orch.bus.subscribe(events.append)
-            result = orch.run_task(task.purpose, task.initial_state, task.max_steps)
-        except RunFailedError as exc:
-            result = exc.result if isinstance(exc.result, TaskResult) else None
-            error = repr(exc.__cause__)
-        finally:
-            store = getattr(getattr(orch, "memory", None), "store", None)
-            if store is not None and self.orchestrator is None:
-                store.close()
-                orch = _Done(getattr(orch, "purpose_function", None))
-                gc.collect()  # the gate's replay stores too: the file is whole before the checkpoint
-        rec = _result_record(result, self._meter() - m0, time.perf_counter() - t0, error)
-        rec["split"] = task.split
-        stats = getattr(getattr(orch, "purpose_function", None), "stats", None)
-        if stats is not None:  # critic calls made, and saved by the cache and by ground truth
-            rec["critic"] = {
-                "calls": stats.calls,
-                "cache_hits": stats.cache_hits,
-                "ground_truth": stats.ground_truth,
-            }
-        if key.phase == "train":
-            attempts = [e for e in events if isinstance(e, TrainingAttempt)]
-            rec["attempts"] = max(1, len(attempts))
-            rec["attempt_successes"] = [bool(e.success) for e in attempts] or [rec["success"]]
-            rec["gate"] = _gate_record(events)
+        meters = (self.llm, self.critic_llm, self.teacher)
+        rec = _episode(key, task, build, self.llm, self.teacher, meters, self.orchestrator is None)
         if before_record is not None:
             before_record()
-        ledger.record(key, rec)
-        bar.advance()
-        if self.on_unit is not None:
-            self.on_unit(key, rec)
+        self._record(ledger, key, rec, bar)

@@ -48,6 +48,7 @@ from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import ConfigurationError
+from purpose_agent.loop._fanout import Executor, check_executor
 from purpose_agent.loop.attempts import current_attempt
 from purpose_agent.loop.engine import Engine
 from purpose_agent.loop.replay import (
@@ -109,6 +110,9 @@ class Learning:
       ``"examples"`` (verified worked examples), ``"procedures"`` (induced from several),
       ``"failures"`` (failure and progress patterns grounded in transitions), ``"distiller"``
       (free-text lessons by the teacher). Default: all of them.
+    - ``replay_executor``: where the gate's validation replays run: ``"local"`` (this process)
+      or ``"ray"`` (each a Ray task, extra ``ray``; the same decisions), on the cluster at
+      ``ray_address`` (None: $RAY_ADDRESS, else a local instance).
     """
 
     validation: Sequence[ValidationItem] | None = None
@@ -124,8 +128,11 @@ class Learning:
     seeds: tuple[int, ...] = (0,)
     replay_max_steps: int = 10
     sources: tuple[str, ...] = SOURCES
+    replay_executor: Executor = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
+        check_executor(self.replay_executor, "Learning.replay_executor")
         if isinstance(self.sources, str):
             raise ConfigurationError(f"Learning.sources must be a tuple of names from {list(SOURCES)}")
         object.__setattr__(self, "sources", tuple(dict.fromkeys(self.sources)))
@@ -397,6 +404,8 @@ class Learner:
                 self.validation_tasks,
                 seeds=self.config.seeds,
                 make_orchestrator=self.make_orchestrator,
+                executor=self.config.replay_executor,
+                address=self.config.ray_address,
             )
             self._ci = MemoryCI(
                 self.store,

@@ -6,6 +6,11 @@ Replays score from ground truth (``ground_truth_phi=True``) and make no critic c
 without an outcome gets Φ = 0 with zero confidence (it only feeds the actor's progress line,
 the same way with and without the candidate). A unit's outcome is the environment's ground
 truth at the end of the run, or None when it reported none: the gate never decides on Φ.
+
+``executor="ray"`` (extra ``ray``) runs each replay as a Ray task: the same run on a worker
+(``loop/_fanout.py``: the store reopened from its location, the model a copy or rebuilt from
+its endpoint), so the gate decides the same. A replay whose worker died twice raises
+``WorkerLostError``; the gate then keeps the candidate quarantined and its decision says why.
 """
 
 from __future__ import annotations
@@ -14,14 +19,23 @@ import asyncio
 import contextvars
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import Action, Score, State
 from purpose_agent.critic.purpose_function import CriticCall, NoModel, PurposeFunction
 from purpose_agent.errors import RunFailedError
+from purpose_agent.loop._fanout import (
+    Executor,
+    LostRun,
+    absorb,
+    afan_out_one,
+    check_executor,
+    refuse_local_model,
+    spent,
+)
 from purpose_agent.loop.attempts import ATTEMPT
 from purpose_agent.loop.engine import Engine
 from purpose_agent.loop.settings import CriticSettings, TraceSettings
@@ -82,7 +96,8 @@ class ValidationReplay:
     grow, such as held-out training tasks). A unit is (task, seed), keyed ``"<task key>#<seed>"``.
     ``critic_llm``: when given, states without ground truth are scored by this critic instead
     of Φ = 0 (for the actor's progress line only; outcomes still come from ground truth). A
-    run whose model fails counts as outcome 0.0.
+    run whose model fails counts as outcome 0.0. ``executor="ray"``: each run is a Ray task
+    (on the cluster at ``address``; see the module docstring).
     """
 
     def __init__(
@@ -95,7 +110,13 @@ class ValidationReplay:
         seeds: Sequence[int] = (0,),
         trace: bool = False,
         make_orchestrator: OrchestratorFactory | None = None,
+        executor: Executor = "local",
+        address: str | None = None,
     ) -> None:
+        check_executor(executor, "replay executor")
+        if executor == "ray":
+            refuse_local_model(llm)
+            refuse_local_model(critic_llm)
         if not callable(tasks) and not tasks:
             raise ValueError("a validation replay needs at least one task")
         if not seeds:
@@ -108,6 +129,8 @@ class ValidationReplay:
         self.seeds = list(seeds)
         self.trace = trace
         self.make_orchestrator = make_orchestrator
+        self.executor = executor
+        self.address = address
         self.runs = 0
         self.calls = 0
         self.empty_reason = ""
@@ -167,6 +190,8 @@ class ValidationReplay:
             task, seed = self._index()[key]
         except KeyError:
             raise KeyError(f"no validation unit {key!r}") from None
+        if self.executor == "ray":
+            return await self._arun_on_ray(key, task, seed, include, exclude)
         _reseed(self.llm, seed)
         if self.critic_llm is not None and self.critic_llm is not self.llm:
             _reseed(self.critic_llm, seed)
@@ -198,9 +223,49 @@ class ValidationReplay:
         self.calls += calls
         return UnitRun(outcome, calls, time.perf_counter() - t0)
 
+    async def _arun_on_ray(
+        self, key: str, task: ReplayTask, seed: int, include: Sequence[str], exclude: Sequence[str]
+    ) -> UnitRun:
+        """The same run as a Ray task: a one-unit copy of this replay runs it on a worker."""
+        one = ValidationReplay(
+            self.store,
+            self.llm,
+            [replace(task, key=key.rsplit("#", 1)[0])],
+            critic_llm=self.critic_llm,
+            seeds=[seed],
+            trace=self.trace,
+            make_orchestrator=self.make_orchestrator,
+        )
+        self.runs += 1
+        value = await afan_out_one(
+            _remote_unit,
+            (one, key, list(include), list(exclude)),
+            f"validation unit {key!r}",
+            address=self.address,
+            purpose="Learning(replay_executor='ray')",
+            hint="give validation tasks, environments and models that pickle (models by endpoint)",
+        )
+        if isinstance(value, LostRun):
+            raise value.exception()
+        run, cost = value
+        absorb(self.llm, cost)  # a metered model counts the worker's calls as its own
+        self.calls += run.calls
+        return cast(UnitRun, run)
+
     def run_unit(self, key: str, include: Sequence[str], exclude: Sequence[str]) -> UnitRun:
         """Sync form of :meth:`arun_unit`."""
         return run_sync(lambda: self.arun_unit(key, include, exclude))
 
     def __call__(self, include_ids: Sequence[str], exclude_ids: Sequence[str]) -> list[float | None]:
         return [self.run_unit(k, include_ids, exclude_ids).outcome for k in self.units()]
+
+
+def _remote_unit(payload: tuple[ValidationReplay, str, list[str], list[str]]) -> tuple[UnitRun, Any]:
+    """On a Ray worker: one validation run, and what the model's copy spent on it (the store
+    reopened here is closed after it)."""
+    replay, key, include, exclude = payload
+    try:
+        return replay.run_unit(key, include, exclude), spent(replay.llm)
+    finally:
+        replay.close()
+        replay._source.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -180,9 +182,43 @@ def check_path(path: Path, *, read_only: bool) -> None:
         )
 
 
+class _Connection(sqlite3.Connection):
+    """A store's connection (a subclass only so this process can track its open ones)."""
+
+
+#: the store connections this process opened, per resolved file path (see ``held_here``)
+_HELD: dict[str, weakref.WeakSet[_Connection]] = {}
+_HELD_LOCK = threading.Lock()
+
+
+def _is_open(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.in_transaction  # noqa: B018 - raises on a closed connection
+    except sqlite3.ProgrammingError:
+        return False
+    return True
+
+
+def held_here(path: Path) -> bool:
+    """Whether this process holds an open store connection to ``path``.
+
+    Such a process must not open (and close) another descriptor of the file: closing any
+    descriptor drops all of the process's POSIX locks on it, SQLite's included, so another
+    process that closes its last connection takes itself for the last one and deletes the WAL
+    this process still writes to (its commits are then lost to every other process)."""
+    with _HELD_LOCK:
+        return any(_is_open(c) for c in list(_HELD.get(str(path.resolve()), ())))
+
+
+def _hold(path: Path, conn: _Connection) -> None:
+    with _HELD_LOCK:
+        _HELD.setdefault(str(path.resolve()), weakref.WeakSet()).add(conn)
+
+
 def check_header(path: Path) -> bytes:
     """Reject a non-empty file that is not SQLite before SQLite touches it; returns the header
-    (the first 100 bytes, or b'' for a missing or empty file)."""
+    (the first 100 bytes, or b'' for a missing or empty file). Call it only when this process
+    holds no connection to the file (``held_here``)."""
     if not path.exists() or path.stat().st_size == 0:
         return b""
     with path.open("rb") as fh:
@@ -223,7 +259,9 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     """Open the file: read-only through a ``mode=ro`` URI, else read-write with WAL. The cost does
     not grow with the store (see FULL_CHECK_MAX_BYTES)."""
     check_path(path, read_only=read_only)
-    head = check_header(path)
+    # the header was checked when this process opened its first connection to the file; reading
+    # it again would drop the process's locks on the file (see held_here)
+    head = b"" if held_here(path) else check_header(path)
     try:
         if read_only:
             if not path.exists():
@@ -232,9 +270,13 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
                     "it cannot be created in this mode (create it in LEARNING_TRAIN, or run without memory)"
                 )
             uri = f"{path.resolve().as_uri()}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, factory=_Connection
+            )
         else:
-            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, factory=_Connection
+            )
     except sqlite3.Error as exc:
         raise translate(exc, path) or exc from exc
     try:
@@ -255,6 +297,7 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     except (StoreCorruptError, StorePathError, ReadOnlyModeError):
         conn.close()
         raise
+    _hold(path, conn)
     return conn
 
 
