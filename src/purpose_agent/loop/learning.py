@@ -419,47 +419,73 @@ class Learner:
         return self._ci
 
     def pending(self, new_ids: Sequence[str], units: Sequence[str]) -> list[str]:
-        """Candidates for this gate: new ones first, then waiting ones that have units they
-        were not replayed on and that could still decide them (least recently gated first),
-        at most ``candidates_per_gate``; unscanned candidates are always included (they are
-        only scanned and quarantined)."""
-        waiting = {
+        """The candidates replayed at this gate, at most ``candidates_per_gate``, in this order:
+
+        1. waiting candidates whose evidence so far leans their way (wins > losses, no decision
+           yet): they are the closest to a promotion, so they get the units first;
+        2. the new candidates (``new_ids``, then any other not yet scanned);
+        3. the other waiting candidates, least recently gated first.
+
+        A waiting candidate is only replayed when the units it has not seen could still decide
+        it. New candidates left over are scanned and quarantined without a replay by
+        :meth:`agate`; they wait for a later gate."""
+        waiting = self._waiting()
+        rule = GateRule(alpha=self.config.alpha, noise=self.config.noise)
+        fresh = [mid for mid in dict.fromkeys(new_ids) if mid in waiting]
+        fresh += [
+            mid for mid, m in waiting.items() if m.status is MemoryStatus.CANDIDATE and mid not in fresh
+        ]
+        leaning: list[tuple[int, float, str]] = []
+        rest: list[tuple[float, int, float, str]] = []
+        for mid, m in waiting.items():
+            if m.status is MemoryStatus.CANDIDATE:
+                continue
+            evidence = past_evidence(self.store, mid)
+            unseen = sum(u not in evidence.seen for u in units)
+            # not replayed again when the units it has not seen cannot decide it any more
+            if not unseen or not rule.reachable(evidence.pairs(), unseen):
+                continue
+            tally = rule.tally(evidence.pairs())
+            if tally.wins > tally.losses:
+                leaning.append((tally.losses - tally.wins, m.created_at, mid))
+                continue
+            replays = self.store.replays(mid)
+            last = max((r.at for r in replays), default=0.0)
+            rest.append((last, -m.merges, m.created_at, mid))
+        leaning.sort()
+        rest.sort()
+        order = [x[-1] for x in leaning] + fresh + [x[-1] for x in rest]
+        return order[: self.config.candidates_per_gate]
+
+    def _waiting(self) -> dict[str, Any]:
+        return {
             m.id: m
             for status in (MemoryStatus.CANDIDATE, MemoryStatus.QUARANTINED)
             for m in self.store.list(status=status)
             if m.kind in _GATED_KINDS
         }
-        rule = GateRule(alpha=self.config.alpha, noise=self.config.noise)
-        chosen = [mid for mid in dict.fromkeys(new_ids) if mid in waiting]
-        rest: list[tuple[float, int, float, str]] = []
-        for mid, m in waiting.items():
-            if mid in chosen:
-                continue
-            if m.status is MemoryStatus.CANDIDATE:
-                chosen.append(mid)
-                continue
-            evidence = past_evidence(self.store, mid)
-            unseen = sum(u not in evidence.seen for u in units)
-            # not replayed again when the units it has not seen cannot decide it any more
-            if unseen and rule.reachable(evidence.pairs(), unseen):
-                replays = self.store.replays(mid)
-                last = max((r.at for r in replays), default=0.0)
-                rest.append((last, -m.merges, m.created_at, mid))
-        rest.sort()
-        budget = max(0, self.config.candidates_per_gate - len(chosen))
-        return chosen + [r[3] for r in rest[:budget]]
 
     async def agate(self, new_ids: Sequence[str]) -> list[Decision]:
         """Gate the pending candidates. With no validation unit at all nothing runs and nothing
         is written: the new candidates wait in the store (status candidate, never in a prompt)
-        and are scanned, quarantined and replayed at the first gate that has units."""
+        and are scanned, quarantined and replayed at the first gate that has units. New
+        candidates beyond ``candidates_per_gate`` are scanned and quarantined, and replayed at
+        a later gate."""
         ci = self.ci()
         try:
             units = ci.replay.units() if ci.replay is not None else []  # type: ignore[union-attr]
             if not units:
                 why = f"waiting as a candidate; {self._empty_reason()}"
                 return [Decision(mid, "deferred", why) for mid in dict.fromkeys(new_ids)]
-            return await ci.aprocess(self.pending(new_ids, units))
+            chosen = self.pending(new_ids, units)
+            decisions = await ci.aprocess(chosen)
+            left = [
+                mid
+                for mid, m in self._waiting().items()
+                if m.status is MemoryStatus.CANDIDATE and mid not in chosen
+            ]
+            budget = f"candidates_per_gate={self.config.candidates_per_gate} spent; replayed at a later gate"
+            return decisions + ci.quarantine(left, budget)
         finally:
             self.close()
 

@@ -7,6 +7,8 @@ event loop keeps running while the validation runs do."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from purpose_agent.memory.evidence import (
     UnitRun,
     encode_reason,
     past_evidence,
+    recorded_baselines,
 )
 from purpose_agent.memory.store import MemoryStore, scan_text
 from purpose_agent.memory.types import HIGH_TRUST, MemoryKind, MemoryStatus, Scanner, coerce_kind
@@ -70,10 +73,19 @@ class Decision:
 @dataclass
 class _Gate:
     """One gate (one ``process`` call): the baseline runs shared by its candidates, keyed by
-    the promoted set they ran with and the unit."""
+    the promoted state they ran with (``MemoryCI._promoted``) and the unit. ``baselines`` is the
+    CI's own cache, kept across gates; ``legacy`` (whole-replay callables) lives one gate."""
 
-    baselines: dict[tuple[frozenset[str], str], UnitRun] = field(default_factory=dict)
-    legacy: dict[frozenset[str], list[float | None]] = field(default_factory=dict)
+    baselines: dict[tuple[frozenset[Any], str], UnitRun] = field(default_factory=dict)
+    legacy: dict[frozenset[Any], list[float | None]] = field(default_factory=dict)
+
+
+def state_id(state: frozenset[Any], model: str = "") -> str:
+    """A short stable name of a promoted state (``MemoryCI._promoted``) and the model the
+    replays ran on, stored with each replay result so that a later gate, in any process, can
+    reuse its baselines (and a gate on another model does not)."""
+    blob = json.dumps([model, sorted(state)], ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -81,6 +93,7 @@ class _Cost:
     runs: int = 0
     calls: int | None = 0
     reused: int = 0
+    state: frozenset[Any] | None = None  # the promoted state the baselines ran in
 
     def add(self, run: UnitRun) -> None:
         if run.cached:
@@ -111,10 +124,12 @@ class MemoryCI:
     seen (its earlier pairs are read back from the store). A tie is no evidence: a lesson with
     a gain of +0.00 is never promoted.
 
-    Cost: in one ``process`` call the "without" runs are shared by all candidates (they depend
-    only on the promoted set, the unit and the seed); a replay with ``run_unit`` is run one unit
-    at a time, at most ``units_per_gate`` new units (None: all units not yet seen), and stops as
-    soon as the rule decides, or at a tie once the units left in this gate cannot decide it.
+    Cost: the "without" runs depend only on the promoted memories (ids, texts, Q and trust: what
+    can reach a prompt), the unit and its seed, so they are shared by all candidates and kept
+    across gates (``baselines``) until a promotion, rollback or utility update changes that
+    state; a replay with ``run_unit`` is run one unit at a time, at most ``units_per_gate`` new
+    units (None: all units not yet seen), and stops as soon as the rule decides, or at a tie
+    once the units left in this gate cannot decide it.
     """
 
     def __init__(
@@ -137,6 +152,8 @@ class MemoryCI:
         if units_per_gate is not None and units_per_gate < 1:
             raise ValueError(f"units_per_gate must be ≥ 1 or None, got {units_per_gate}")
         self.units_per_gate = units_per_gate
+        #: baseline runs by (promoted state, unit), across gates; only the current state is kept
+        self.baselines: dict[tuple[frozenset[Any], str], UnitRun] = {}
 
     def _scan(self, text: str, kind: str, scope: str) -> tuple[bool, str]:
         return scan_text(self.scanner or self.store.scanner(), text, kind, scope)
@@ -144,15 +161,43 @@ class MemoryCI:
     async def aprocess(self, candidate_ids: Sequence[str]) -> list[Decision]:
         """One gate: every candidate in turn (each sees the ones promoted before it), the
         baseline runs shared between them."""
-        gate = _Gate()
+        gate = self._gate()
         return [await self._process(mid, gate) for mid in dict.fromkeys(candidate_ids)]
+
+    def _gate(self) -> _Gate:
+        """A new gate: the cache keeps the baselines of the current promoted state, also those
+        recorded by earlier gates of other processes (read back from the replay results)."""
+        state = self._promoted()
+        for stale in [k for k in self.baselines if k[0] != state]:
+            del self.baselines[stale]
+        for key, outcome in recorded_baselines(self.store, state_id(state, self._model())).items():
+            self.baselines.setdefault((state, key), UnitRun(outcome, cached=True))
+        return _Gate(baselines=self.baselines)
+
+    def quarantine(self, candidate_ids: Sequence[str], why: str) -> list[Decision]:
+        """Scan and quarantine without replaying (the gate's budget is spent): each waits for a
+        later gate, or is rejected now if the scan finds a threat."""
+        out: list[Decision] = []
+        for mid in dict.fromkeys(candidate_ids):
+            m = self.store.get(mid)
+            if m.status is not P.CANDIDATE:
+                out.append(Decision(mid, "skipped", f"memory is {m.status.value}, not a new candidate"))
+                continue
+            safe, threat = self._scan(m.text, m.kind.value, m.scope)
+            if not safe:
+                self.store.reject(mid, threat)
+                out.append(Decision(mid, "rejected", threat))
+                continue
+            self.store.quarantine(mid, f"immune scan passed; {why}")
+            out.append(Decision(mid, "deferred", f"quarantined; {why}"))
+        return out
 
     def process(self, candidate_ids: Sequence[str]) -> list[Decision]:
         """Sync form of :meth:`aprocess`."""
         return run_sync(lambda: self.aprocess(candidate_ids))
 
     async def aprocess_one(self, memory_id: str) -> Decision:
-        return await self._process(memory_id, _Gate())
+        return await self._process(memory_id, self._gate())
 
     def process_one(self, memory_id: str) -> Decision:
         return run_sync(lambda: self.aprocess_one(memory_id))
@@ -164,8 +209,14 @@ class MemoryCI:
             return cast(UnitRun, await arun(key, include, exclude))
         return cast(UnitRun, self.replay.run_unit(key, include, exclude))  # type: ignore[union-attr]
 
-    def _promoted(self) -> frozenset[str]:
-        return frozenset(m.id for m in self.store.list(status=P.PROMOTED))
+    def _model(self) -> str:
+        """The name of the model the replay runs on ("" when it does not say)."""
+        llm = getattr(self.replay, "llm", None)
+        return str(getattr(llm, "name", "") or "")
+
+    def _promoted(self) -> frozenset[Any]:
+        """The promoted state a baseline run depends on: what can reach its prompt and rank it."""
+        return frozenset((m.id, m.text, m.q, m.trust) for m in self.store.list(status=P.PROMOTED))
 
     async def _process(self, memory_id: str, gate: _Gate) -> Decision:
         store = self.store
@@ -213,7 +264,12 @@ class MemoryCI:
                 reason,
                 [p.key for p in new],
                 no_gt,
-                {"runs": cost.runs, "calls": cost.calls, "seconds": round(seconds, 3)},
+                {
+                    "runs": cost.runs,
+                    "calls": cost.calls,
+                    "seconds": round(seconds, 3),
+                    "state": state_id(cost.state, self._model()) if cost.state is not None else None,
+                },
             ),
         )
         if action == "promoted":
@@ -240,6 +296,7 @@ class MemoryCI:
         if self.units_per_gate is not None:
             todo = todo[: self.units_per_gate]
         promoted = self._promoted()
+        cost.state = promoted
         for i, key in enumerate(todo):
             cache_key = (promoted, key)
             base = gate.baselines.get(cache_key)

@@ -174,17 +174,38 @@ def encode_reason(reason: str, keys: Sequence[str | None], no_gt: Sequence[str],
     return reason + GATE_TAG + json.dumps(tail, ensure_ascii=False)
 
 
+def _tail(reason: str) -> dict[str, Any]:
+    """The JSON line ``encode_reason`` put after the sentence ({} when there is none)."""
+    if GATE_TAG not in reason:
+        return {}
+    try:
+        tail = json.loads(reason.rsplit(GATE_TAG, 1)[1])
+    except ValueError:
+        return {}
+    return tail if isinstance(tail, dict) else {}
+
+
+def recorded_baselines(store: MemoryStore, state: str) -> dict[str, float]:
+    """The "without" outcome of every unit that an earlier gate replayed in the promoted state
+    ``state`` (the ``state`` entry of its JSON line), by unit key; the latest one wins."""
+    out: dict[str, float] = {}
+    for r in store.replays():
+        tail = _tail(r.reason)
+        if tail.get("state") != state:
+            continue
+        keys = tail.get("units") or []
+        for key, without in zip(keys, r.without_scores, strict=False):
+            if isinstance(key, str):
+                out[key] = float(without)
+    return out
+
+
 def past_evidence(store: MemoryStore, memory_id: str) -> Evidence:
     """The evidence stored by earlier gates for ``memory_id`` (replay results, oldest first).
     Results written before unit keys were recorded count as pairs of unknown units."""
     ev = Evidence({}, [], set())
     for r in store.replays(memory_id):
-        tail: dict[str, Any] = {}
-        if GATE_TAG in r.reason:
-            try:
-                tail = json.loads(r.reason.rsplit(GATE_TAG, 1)[1])
-            except ValueError:
-                tail = {}
+        tail = _tail(r.reason)
         keys = tail.get("units") or []
         for i, (w, o) in enumerate(zip(r.with_scores, r.without_scores, strict=False)):
             key = keys[i] if i < len(keys) and isinstance(keys[i], str) else None

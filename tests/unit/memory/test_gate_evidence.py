@@ -141,8 +141,9 @@ def test_shared_baseline_early_stop_and_cost_per_candidate(store: MemoryStore) -
     four = store.add("Fourth lesson: this helps with {d}", K.SKILL_CARD)
     before = len(replay.baselines())
     d3, d4 = MemoryCI(store, replay, units_per_gate=4).process([three, four])
-    assert replay.baselines()[before:] == ["u0", "u1", "u2", "u3"]  # u0 once, shared by both
-    assert (d3.runs, d3.calls) == (2, 6)
+    # u0 in this state was recorded by two's gate: taken from the store, not run again
+    assert replay.baselines()[before:] == ["u1", "u2", "u3"]
+    assert (d3.runs, d3.calls, d3.baseline_reused) == (1, 3, 1)
     assert (d4.action, d4.runs, d4.calls, d4.baseline_reused) == ("promoted", 7, 21, 1)
     assert "1 baseline runs shared" in d4.reason
 
@@ -193,3 +194,77 @@ def test_no_ground_truth_keeps_candidates_quarantined_and_says_so(tmp_path: Path
     assert replay.runs == 4  # only the baselines: without ground truth the 'with' run is skipped
     assert store.get(mid).status is S.QUARANTINED
     assert MemoryCI(store, replay).process([mid])[0].runs == 0  # those units are not re-run
+
+
+def test_baselines_are_kept_across_gates_until_the_promoted_state_changes(store: MemoryStore) -> None:
+    replay = UnitFake(store, ["a", "b"])
+    ci = MemoryCI(store, replay, units_per_gate=2)
+    flat = store.add("A remark that changes nothing about {x}", K.SKILL_CARD)
+    ci.process([flat])
+    assert replay.baselines() == ["a"]  # a tie on "a", and "b" alone cannot decide: stopped
+    # a later gate, the same promoted state: the candidate's baseline comes from the cache
+    other = store.add("Another neutral remark on {y}", K.SKILL_CARD)
+    [d] = ci.process([other])
+    assert replay.baselines() == ["a"] and (d.runs, d.baseline_reused) == (1, 1)
+    # a promotion changes what a baseline run sees: the next gate runs its baselines again
+    assert ci.teach("Always check the water level first").promoted
+    late = store.add("A third neutral remark on {w}", K.SKILL_CARD)
+    [d3] = ci.process([late])
+    assert replay.baselines() == ["a", "a"] and (d3.runs, d3.baseline_reused) == (2, 0)
+    assert all(k[0] == ci._promoted() for k in ci.baselines)  # only the current state is kept
+
+
+def test_the_learner_replays_at_most_its_budget_and_the_leaning_candidates_first(tmp_path: Path) -> None:
+    from purpose_agent.loop.learning import Learner
+
+    class Fake(UnitFake):
+        empty_reason = ""
+
+        def close(self) -> None:
+            pass
+
+    store = make_store(tmp_path / "l.db")
+    learner = Learner(store, pa.Learning(candidates_per_gate=2, units_per_gate=1))
+    replay = Fake(store, [f"u{i}" for i in range(6)])
+    learner._replay = replay  # type: ignore[assignment]
+    learner._ci = MemoryCI(store, replay, units_per_gate=1)
+    ids = [store.add(f"Lesson {i}: this helps with {{thing{i}}}", K.SKILL_CARD) for i in range(3)]
+    first = {d.memory_id: d for d in learner.gate(ids)}
+    # two replayed (one win each); the third scanned and quarantined, waiting for a later gate
+    assert [first[i].wins for i in ids[:2]] == [1, 1] and first[ids[2]].runs == 0
+    assert "candidates_per_gate=2 spent" in first[ids[2]].reason
+    assert all(store.get(i).status is S.QUARANTINED for i in ids)
+    # next gate, one new candidate: the two leaning their way go first and fill the budget
+    new = store.add("Lesson 3: this helps with {thing3}", K.SKILL_CARD)
+    second = {d.memory_id: d for d in learner.gate([new])}
+    assert [second[i].wins for i in ids[:2]] == [2, 2]
+    assert new in second and second[new].runs == 0 and ids[2] not in second
+    store.close()
+
+
+def test_a_new_gate_in_another_process_reuses_the_recorded_baselines(store: MemoryStore) -> None:
+    replay = UnitFake(store, ["a", "b", "c"])
+    first = store.add("Lesson one: this helps with {x}", K.SKILL_CARD)
+    MemoryCI(store, replay, units_per_gate=2).process([first])
+    assert replay.baselines() == ["a", "b"]
+    # a new MemoryCI (another Orchestrator, another process) on the same store and state
+    second = store.add("Lesson two: this helps with {y}", K.SKILL_CARD)
+    [d] = MemoryCI(store, replay, units_per_gate=3).process([second])
+    assert replay.baselines() == ["a", "b", "c"]  # only "c" had no recorded baseline
+    assert (d.runs, d.baseline_reused, d.wins) == (4, 2, 3)
+    # the recorded outcomes are what the runs gave, so the evidence is the same as a rerun's
+    assert [p.without for p in past_evidence(store, second).pairs()] == [0.5, 0.5, 0.5]
+    # after a promotion the state differs: nothing recorded before applies
+    assert MemoryCI(store, replay).teach("Always read the whole task first").promoted
+    third = store.add("Lesson three: this helps with {z}", K.SKILL_CARD)
+    MemoryCI(store, replay, units_per_gate=1).process([third])
+    assert replay.baselines() == ["a", "b", "c", "a"]
+
+
+def test_recorded_baselines_of_another_model_are_not_reused(store: MemoryStore) -> None:
+    replay = UnitFake(store, ["a"])
+    replay.llm = pa.FunctionModel(lambda m, s: "x", name="model-a")  # type: ignore[attr-defined]
+    MemoryCI(store, replay).process([store.add("Lesson one: this helps with {x}", K.SKILL_CARD)])
+    replay.llm = pa.FunctionModel(lambda m, s: "x", name="model-b")  # type: ignore[attr-defined]
+    MemoryCI(store, replay).process([store.add("Lesson two: this helps with {y}", K.SKILL_CARD)])
+    assert replay.baselines() == ["a", "a"]
