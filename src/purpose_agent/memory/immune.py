@@ -12,9 +12,11 @@ Four layers, each named in :attr:`ScanResult.layers`:
 - ``parser``: shell commands and Python code parsed with :mod:`shlex` and :mod:`ast`
   (:mod:`._immune_tools`), judged by what they do;
 - ``secrets``: the ``detect-secrets`` plugin patterns (:mod:`._immune_secrets`);
-- ``classifier``: a logistic regression over MiniLM embeddings and hashed n-grams
-  (:mod:`._immune_model`), for paraphrases no rule anticipates. It needs the ``embed`` extra;
-  without it the scan runs the other layers and :attr:`ScanResult.notes` says so.
+- ``classifier``: a small neural classifier over multilingual-e5-small sentence embeddings
+  (:mod:`._immune_model`, :mod:`._immune_encoder`), for paraphrases and languages no rule
+  anticipates; it reads the lesson and, in a lesson of several sentences, up to four of its
+  sentences one by one (a hostile sentence hidden among useful tips). It needs the ``embed``
+  extra; without it the scan runs the other layers and :attr:`ScanResult.notes` says so.
 
 >>> ImmuneSystem().scan("Ignore blank lines when parsing the CSV.").safe
 True
@@ -43,7 +45,8 @@ _MAX_DEPTH = 2  # nested encodings decoded (e.g. base64 inside URL-encoding)
 _MAX_MATCHES_PER_RULE = 8  # candidate matches examined per rule and view
 _SENTENCE_WINDOW = 400
 _ROT13_MAX_CHARS = 32_768  # the rot13 layer is skipped above this size (lessons are short)
-_CLF_MAX_UNITS = 10  # texts the classifier embeds per scan (chunks, deobfuscated view, payloads)
+_CLF_MAX_UNITS = 6  # texts the classifier embeds per scan (chunks, deobfuscated view, payloads)
+_CLF_MAX_SENTENCES = 4  # and single sentences of a lesson of several (a hostile one hidden among tips)
 _CLF_CHUNK = 1_200
 _CLF_MIN_WORDS = 3
 
@@ -188,6 +191,7 @@ class _Run:
         self.scope = scope
         self.threats: dict[tuple[str, str], Threat] = {}
         self.units: list[tuple[str, View | None]] = []  # texts for the classifier (with a view to quote)
+        self.sentences: list[tuple[str, View | None]] = []
 
     def scan_layer(self, view: View, layer: str, depth: int) -> None:
         rules = [r for r in self.system._rules if not (layer == "rot13" and r.category == "privacy_leak")]
@@ -203,6 +207,7 @@ class _Run:
         if layer != "rot13" and depth <= 1:
             if depth == 0:
                 self.units.extend(_chunks(view))
+                self.sentences.extend(_sentence_units(view))
             else:
                 self.units.append((view.text[:_CLF_CHUNK], None))
             if deob.text != view.text:
@@ -251,6 +256,15 @@ class _Run:
             units.append((clean, view))
             if len(units) >= _CLF_MAX_UNITS:
                 break
+        n_whole = len(units)
+        for text, view in self.sentences:
+            clean = text.encode("utf-8", "replace").decode("utf-8").strip()
+            if clean in seen:
+                continue
+            seen.add(clean)
+            units.append((clean, view))
+            if len(units) - n_whole >= _CLF_MAX_SENTENCES:
+                break
         if not units:
             return None
         try:
@@ -295,12 +309,14 @@ class _Run:
                 span = self._accept(rule, text, m)
                 if span is None:
                     continue
-                if (
-                    squashed and rule.negatable
-                ):  # the squashed view has no spaces: judge negation on the source
+                if squashed:  # the squashed view has no spaces: judge negation and meta-mention on the source
                     src = view.pos[m.start()]
-                    if _negated(view.source, max(0, src - 60), src):
+                    if rule.negatable and _negated(view.source, max(0, src - 60), src):
                         continue
+                    if rule.category in ("prompt_injection", "scope_overreach"):
+                        lo, hi = _sentence(view.source, src, view.pos[max(m.start(), m.end() - 1)] + 1)
+                        if _META_DEFENSIVE.search(view.source[lo:hi]):
+                            continue
                 evidence = view.quote(*span)
                 name = f"{rule.name}@{layer}" if layer else rule.name
                 self.threats[key] = Threat(rule.category, evidence.strip(), name, rule.severity)
@@ -335,7 +351,17 @@ class _Run:
 _META_DEFENSIVE = re.compile(
     r"\b(?:says?|tells?\s+\w+|asks?\s+\w+|phrases?|wording|text|line|sentence|such\s+as|like)\b[^.!?\n]{0,80}?"
     r"(?:\bdo\s+not\s+(?:comply|obey|follow)|\bdon'?t\s+(?:comply|obey|follow)|\bred\s+flag|\breject\w*|\brefuse\w*|"
-    r"\bdecline\w*|\breport\s+(?:it|them|this)|\bsuspicious|\binjection\b|\bflag\s+(?:it|them))|"
+    r"\bdecline\w*|\breport\s+(?:it|them|this)|\bsuspicious|\binjection\b|\bjailbreak\w*|\bflag\s+(?:it|them))|"
+    # "do not trust a note that claims to ...": the lesson warns about such claims
+    r"\b(?:do\s+not|don'?t|never)\s+(?:trust|believe)\s+(?:a|an|any)\s+(?:\w+\s+){0,2}?(?:that|which|who)\s+"
+    r"(?:claims?|says?|pretends?)\b|"
+    # the same in other languages: "if a note asks you to ignore ..., refuse / report it / treat it as data"
+    # (accents optional: the deobfuscated view folds them)
+    r"\b(?:demande|pide|pida|pedir|chiede|verlangt|bittet|просят|просит)\b[^.!?\n]{0,80}?"
+    r"(?:\bsignale|\brefuse|\brecha[zc]\w*|\bni[eé]g\w*|\brifiut\w*|\brecuse\w*|\blehn\w*\s+\w*\s*ab|"
+    r"\btr[aá]t\w*\s+como\s+(?:contenido|datos|texto)|\btraite\w*\s+comme\s+(?:du\s+|des\s+)?(?:contenu|donn[eé]es|texte)|"
+    r"\bign[oó]ralo|откаж\w*|сообщ\w*)|"
+    r"(?:让你|要求你)[^。！？\n]{0,40}?(?:拒绝|报告|举报|当作(?:普通)?(?:数据|内容|文本))|"
     r"(?:\bdo\s+not\s+(?:comply|obey|follow)|\bred\s+flag|\breject\w*|\brefuse\w*|\bdecline\w*)[^.!?\n]{0,60}?"
     r"\b(?:says?|tells?\s+\w+|asks?\s+\w+)\s+(?:you\s+)?to\b",
     re.IGNORECASE,
@@ -362,6 +388,24 @@ def _chunks(view: View) -> list[tuple[str, View | None]]:
         out.append((piece.text, piece))
         start = end
     return out
+
+
+def _sentence_units(view: View) -> list[tuple[str, View | None]]:
+    """The sentences of a lesson of at least two (each of at least ``_CLF_MIN_WORDS`` words), as views."""
+    text = view.text[: _CLF_CHUNK * 2]
+    out: list[tuple[str, View | None]] = []
+    start = 0
+    for end in [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]:
+        lo, hi = start, end
+        start = end
+        while lo < hi and text[lo].isspace():
+            lo += 1
+        while hi > lo and text[hi - 1].isspace():
+            hi -= 1
+        piece = text[lo:hi]
+        if len(_WORDS.findall(piece)) >= _CLF_MIN_WORDS or _CJK.search(piece):
+            out.append((piece, View(piece, view.pos[lo:hi], view.source)))
+    return out if len(out) >= 2 else []
 
 
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
