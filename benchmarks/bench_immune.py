@@ -34,7 +34,7 @@ CORPORA = {
     "heldout": ("immune_heldout.jsonl",),
     # written apart from the detector, scanned once per frozen version (BENCHMARKS.md)
     "blind": ("immune_blind_v3.jsonl",),
-    # a second one, written blind (2026-12-01) after v3 had been seen; never trained or tuned on
+    # a second one, written blind (2026-12-01) after v3 had been seen; scanned once by v4 (e9ae0c3), now seen
     "blind4": ("immune_blind_v4.jsonl",),
 }
 
