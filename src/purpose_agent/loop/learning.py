@@ -37,10 +37,7 @@ store in ``LEARNING_VALIDATION`` mode is closed when the gate ends.
 from __future__ import annotations
 
 import copy
-import inspect
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from purpose_agent.core import events as ev
@@ -48,16 +45,22 @@ from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
 from purpose_agent.errors import ConfigurationError
-from purpose_agent.loop._fanout import Executor, check_executor
+from purpose_agent.loop._learning_settings import SOURCES as SOURCES
+from purpose_agent.loop._learning_settings import Learning as Learning
+from purpose_agent.loop._learning_settings import ValidationItem as ValidationItem
+from purpose_agent.loop._learning_settings import _check_item as _check_item
+from purpose_agent.loop._learning_settings import merge_teacher as merge_teacher
+from purpose_agent.loop._validation import _POOLS as _POOLS
+from purpose_agent.loop._validation import _POOLS_LOCK as _POOLS_LOCK
+from purpose_agent.loop._validation import _copies as _copies
+from purpose_agent.loop._validation import _env_factory as _env_factory
+from purpose_agent.loop._validation import _Pool as _Pool
+from purpose_agent.loop._validation import _pool as _pool
+from purpose_agent.loop._validation import _Snapshot as _Snapshot
+from purpose_agent.loop._validation import replica_factory as replica_factory
 from purpose_agent.loop.attempts import current_attempt
 from purpose_agent.loop.engine import Engine
-from purpose_agent.loop.replay import (
-    NoCriticPurposeFunction,
-    OrchestratorFactory,
-    ReplayTask,
-    ValidationReplay,
-)
-from purpose_agent.loop.settings import ActorSettings, CriticSettings, TraceSettings
+from purpose_agent.loop.replay import OrchestratorFactory, ReplayTask, ValidationReplay
 from purpose_agent.memory.ci import Decision, MemoryCI
 from purpose_agent.memory.distiller import resolve_teacher as resolve_teacher
 from purpose_agent.memory.events import MemoryGated
@@ -66,202 +69,7 @@ from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, MemoryStatus
 from purpose_agent.models.base import Backend, run_sync
 
-ValidationItem = ReplayTask | tuple[str, Any] | str
-#: what the default path learns from: the grounded sources of ``purpose_agent.memory.sources``
-#: and the free-text distiller (written by the teacher)
-SOURCES: tuple[str, ...] = ("examples", "procedures", "failures", "distiller")
 _GATED_KINDS = tuple(k for k in MemoryKind if k is not MemoryKind.CRITIC_CALIBRATION)
-
-
-def _check_item(item: Any) -> None:
-    if isinstance(item, (ReplayTask, str)):
-        if isinstance(item, str) and not item.strip():
-            raise ConfigurationError("a validation purpose must not be empty")
-        return
-    pair = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
-    if pair and (isinstance(item[1], Environment) or callable(item[1])):
-        return
-    raise ConfigurationError(
-        f"cannot use {item!r} as a validation task: pass a ReplayTask, a (purpose, environment "
-        "factory) pair, or a purpose string (run on the orchestrator's own environment)"
-    )
-
-
-@dataclass(frozen=True)
-class Learning:
-    """How an Orchestrator with a memory store learns. Pass ``Orchestrator(..., memory=store,
-    learning=Learning(...))``; ``memory=store`` alone means ``Learning()``.
-
-    - ``validation``: tasks for the gate (see the module docstring); None: hold out earlier
-      training tasks. An empty list is an error.
-    - ``teacher``: the model (Backend or spec) that writes lessons; None: the actor's model.
-    - ``train_attempts``: attempts per training task that ground truth says failed
-      (``purpose_agent.loop.attempts``); ``attempt_temperature`` for attempts after the first.
-    - ``holdout_every`` / ``max_validation``: which training runs are held out, and how many.
-    - ``units_per_gate``: new paired units per candidate per gate, its cost cap: with 1, a
-      candidate costs a gate one run with it plus at most one baseline run (shared by the
-      gate's candidates), about the cost of one training run without critic calls;
-      ``candidates_per_gate``: candidates replayed per gate (the rest wait).
-    - ``alpha`` / ``noise``: the evidence rule (``purpose_agent.memory.evidence``).
-    - ``seeds``: seeds per validation task (more than one only helps a model that samples).
-    - ``replay_max_steps``: step limit of explicit validation purposes and pairs (held-out
-      tasks keep their run's limit).
-    - ``sources``: what candidates are written from (a non-empty subset of ``SOURCES``):
-      ``"examples"`` (verified worked examples), ``"procedures"`` (induced from several),
-      ``"failures"`` (failure and progress patterns grounded in transitions), ``"distiller"``
-      (free-text lessons by the teacher). Default: all of them.
-    - ``replay_executor``: where the gate's validation replays run: ``"local"`` (this process)
-      or ``"ray"`` (each a Ray task, extra ``ray``; the same decisions), on the cluster at
-      ``ray_address`` (None: $RAY_ADDRESS, else a local instance).
-    """
-
-    validation: Sequence[ValidationItem] | None = None
-    teacher: Backend | str | None = None
-    train_attempts: int = 1
-    attempt_temperature: float = 0.7
-    holdout_every: int = 2
-    max_validation: int = 8
-    units_per_gate: int = 1
-    candidates_per_gate: int = 4
-    alpha: float = 0.1
-    noise: float = 0.05
-    seeds: tuple[int, ...] = (0,)
-    replay_max_steps: int = 10
-    sources: tuple[str, ...] = SOURCES
-    replay_executor: Executor = "local"
-    ray_address: str | None = None
-
-    def __post_init__(self) -> None:
-        check_executor(self.replay_executor, "Learning.replay_executor")
-        if isinstance(self.sources, str):
-            raise ConfigurationError(f"Learning.sources must be a tuple of names from {list(SOURCES)}")
-        object.__setattr__(self, "sources", tuple(dict.fromkeys(self.sources)))
-        unknown = [s for s in self.sources if s not in SOURCES]
-        if unknown or not self.sources:
-            raise ConfigurationError(
-                f"Learning.sources must be a non-empty subset of {list(SOURCES)}, got {list(self.sources)}"
-            )
-        if self.validation is not None:
-            if isinstance(self.validation, (str, bytes)) or not isinstance(self.validation, Sequence):
-                raise ConfigurationError("validation= must be a list of validation tasks")
-            if len(self.validation) == 0:
-                raise ConfigurationError(
-                    "validation= is empty: pass validation tasks, or leave validation=None to hold "
-                    "out some of your own training tasks"
-                )
-            for item in self.validation:
-                _check_item(item)
-            object.__setattr__(self, "validation", tuple(self.validation))
-        if self.teacher is not None and not isinstance(self.teacher, (str, Backend)):
-            raise ConfigurationError(
-                f"teacher must be a model spec string or a Backend, got {type(self.teacher).__name__}"
-            )
-        for name in ("train_attempts", "holdout_every", "max_validation", "units_per_gate"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigurationError(f"Learning.{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.candidates_per_gate < 1 or self.replay_max_steps < 1:
-            raise ConfigurationError("candidates_per_gate and replay_max_steps must be ≥ 1")
-        if not 0.0 < self.alpha < 1.0 or self.noise < 0.0 or self.attempt_temperature < 0.0:
-            raise ConfigurationError("alpha must be in (0, 1); noise and attempt_temperature ≥ 0")
-        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        if not self.seeds:
-            raise ConfigurationError("Learning.seeds must not be empty")
-
-
-def merge_teacher(learning: Learning | None, distiller_llm: Backend | str | None) -> Learning | None:
-    """``Orchestrator(distiller_llm=x)`` is ``Learning(teacher=x)``; both at once must agree."""
-    if distiller_llm is None:
-        return learning
-    if learning is None:
-        return Learning(teacher=distiller_llm)
-    if learning.teacher is not None and learning.teacher is not distiller_llm:
-        raise ConfigurationError("give the teacher once: distiller_llm= or Learning(teacher=...), not both")
-    return Learning(**{**learning.__dict__, "teacher": distiller_llm})
-
-
-def replica_factory(orch: Engine) -> OrchestratorFactory:
-    """Validation runs like ``orch``'s runs (model, actions, tools, settings), in
-    ``LEARNING_VALIDATION``, scored from ground truth with no critic call, untraced, on a
-    plain ``Engine`` (a validation run does not learn)."""
-    actions = [*orch.tools.values(), *(s for s in orch.specs if s.name not in orch.tools)]
-    a, c = orch.actor_settings, orch.critic_settings
-    actor = ActorSettings(
-        max_tokens=orch.actor.max_tokens,
-        layout=orch.actor.layout,
-        retry_repeats=a.retry_repeats,
-        repeat_temperature=a.repeat_temperature,
-        tool_top_k=a.tool_top_k,
-    )
-    critic = CriticSettings(
-        phi_threshold=c.phi_threshold,
-        success_outcome=c.success_outcome,
-        ground_truth_phi=True,
-        anomaly_policy=c.anomaly_policy,
-    )
-    llm, critic_llm = orch.llm, orch.critic_llm
-
-    def make(env: Environment, hook: Any) -> Engine:
-        return Engine(
-            llm,
-            env,
-            actions or None,
-            critic_llm,
-            hook,
-            RunMode.LEARNING_VALIDATION,
-            actor=actor,
-            critic=critic,
-            trace=TraceSettings(enabled=False),
-            purpose_function=NoCriticPurposeFunction(),
-        )
-
-    return make
-
-
-def _copies(env: Environment) -> Callable[[int], Environment]:
-    """A factory of fresh deep copies of ``env`` (the seed is not used)."""
-    return lambda seed: copy.deepcopy(env)
-
-
-def _env_factory(obj: Any) -> Callable[[int], Environment]:
-    if isinstance(obj, Environment):
-        return _copies(obj)
-    try:
-        takes_seed = any(
-            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-            for p in inspect.signature(obj).parameters.values()
-        )
-    except (TypeError, ValueError):
-        takes_seed = True
-    return (lambda seed: obj(seed)) if takes_seed else (lambda seed: obj())
-
-
-@dataclass
-class _Snapshot:
-    env: Environment
-    max_steps: int
-    factory: OrchestratorFactory
-
-
-@dataclass
-class _Pool:
-    """Held-out tasks of one store file in this process."""
-
-    tasks: list[ReplayTask] = field(default_factory=list)
-    started: int = 0
-    snapshots: dict[str, _Snapshot] = field(default_factory=dict)
-    no_ground_truth: int = 0
-    copy_error: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_POOLS: dict[str, _Pool] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(store: MemoryStore) -> _Pool:
-    key = str(store.path.resolve())
-    with _POOLS_LOCK:
-        return _POOLS.setdefault(key, _Pool())
 
 
 class Learner:
