@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _ray_local import local_ray
 
 import purpose_agent as pa
 from purpose_agent.errors import ConfigurationError, MissingExtraError, WorkerLostError
@@ -38,23 +38,8 @@ TIMES = ("wall_s", "model_time_s", "seconds")
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[Any]:
     """One local Ray instance for the module; the workers import this folder's helpers and _toy."""
-    try:
-        import ray
-    except ImportError:
-        pytest.fail("executor='ray' needs the ray extra: run `make install-test`")
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), str(EVALS), old) if p)
-    sys.path.insert(0, str(EVALS))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
-    try:
+    with local_ray(HERE, EVALS, missing="executor='ray' needs the ray extra: run `make install-test`") as ray:
         yield ray
-    finally:
-        ray.shutdown()
-        sys.path.remove(str(EVALS))
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
 
 
 def _answer(value: str) -> dict[str, Any]:

@@ -4,13 +4,12 @@ worker that dies mid-run retried or reported, never lost."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _ray_local import local_ray
 
 import purpose_agent as pa
 from purpose_agent.errors import ConfigurationError
@@ -25,23 +24,10 @@ AGENTS = HERE.parent / "unit" / "agents"
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[Any]:
     """One local Ray instance for the module; the workers import this folder's helpers."""
-    try:
-        import ray
-    except ImportError:
-        pytest.fail("swarm(executor='ray') needs the ray extra: run `make install-test`")
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), str(AGENTS), old) if p)
-    sys.path.insert(0, str(AGENTS))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
-    try:
+    with local_ray(
+        HERE, AGENTS, missing="swarm(executor='ray') needs the ray extra: run `make install-test`"
+    ) as ray:
         yield ray
-    finally:
-        ray.shutdown()
-        sys.path.remove(str(AGENTS))
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
 
 
 def _askers() -> list[Any]:

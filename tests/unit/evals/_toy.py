@@ -60,7 +60,11 @@ def reply(messages: Sequence[Message], schema: Mapping[str, Any] | None) -> Any:
 
 
 class SecretEnv(Environment):
-    """One DONE(answer); ground truth 1.0 for 42; a wrong answer is told the expected one."""
+    """One DONE(answer); ground truth 1.0 for the expected answer (42 unless told), else 0.0;
+    a wrong answer is told the expected one."""
+
+    def __init__(self, expected: str = "42") -> None:
+        self.expected = expected
 
     def reset(self) -> State:
         return State({}, "A question about the secret number.")
@@ -69,9 +73,9 @@ class SecretEnv(Environment):
         if not action.is_done:
             return state
         answer = str(action.params.get("answer", ""))
-        if answer == "42":
+        if answer == self.expected:
             return State({"answer": answer}, "Correct.")
-        return State({"answer": answer}, "Wrong answer: the expected answer is 42.")
+        return State({"answer": answer}, f"Wrong answer: the expected answer is {self.expected}.")
 
     def is_terminal(self, state: State) -> bool:
         return "answer" in state.data
@@ -79,7 +83,7 @@ class SecretEnv(Environment):
     def outcome(self, state: State) -> float | None:
         if "answer" not in state.data:
             return None
-        return 1.0 if state.data["answer"] == "42" else 0.0
+        return 1.0 if state.data["answer"] == self.expected else 0.0
 
 
 def make_env(_seed: int) -> SecretEnv:
