@@ -27,6 +27,8 @@ True
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -45,6 +47,8 @@ _MAX_DEPTH = 2  # nested encodings decoded (e.g. base64 inside URL-encoding)
 _MAX_MATCHES_PER_RULE = 8  # candidate matches examined per rule and view
 _SENTENCE_WINDOW = 400
 _ROT13_MAX_CHARS = 32_768  # the rot13 layer is skipped above this size (lessons are short)
+_MEMO_SIZE = 2048  # scan results remembered per ImmuneSystem (most recently used)
+_MEMO_MAX_CHARS = 4000  # longer texts are scanned every time
 _CLF_MAX_UNITS = 6  # texts the classifier embeds per scan (chunks, deobfuscated view, payloads)
 _CLF_MAX_SENTENCES = 4  # and single sentences of a lesson of several (a hostile one hidden among tips)
 _CLF_CHUNK = 1_200
@@ -114,6 +118,10 @@ class ImmuneSystem:
         self._rules: tuple[Rule, ...] = RULES + extra
         self._allow_scopes = frozenset(allow_scopes or ())
         self._classifier = classifier
+        # a scan is a pure function of (text, kind, scope) for one ImmuneSystem, and a promoted
+        # lesson is scanned again before every prompt it enters: remember recent results
+        self._memo: OrderedDict[tuple[str, str | None, str | None], ScanResult] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     def classifier(self) -> tuple[LessonClassifier | None, str | None]:
         """The classifier in use and, when there is none, the reason."""
@@ -138,6 +146,26 @@ class ImmuneSystem:
                 else ""
             )
             raise TypeError(f"ImmuneSystem.scan expects a str lesson, got {type(text).__name__}{hint}")
+        key = (text, kind, scope)
+        with self._memo_lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+                return hit
+        result = self._scan(text, kind, scope)
+        # not remembered: long texts (memory), and scans where a layer failed (may pass next time)
+        if (
+            len(text) <= _MEMO_MAX_CHARS
+            and not any("error" in n for n in result.notes)
+            and not any(t.rule == "internal_error" for t in result.threats)
+        ):
+            with self._memo_lock:
+                self._memo[key] = result
+                while len(self._memo) > _MEMO_SIZE:
+                    self._memo.popitem(last=False)
+        return result
+
+    def _scan(self, text: str, kind: str | None, scope: str | None) -> ScanResult:
         try:
             run = _Run(self, kind, scope)
             base = normalize(text)

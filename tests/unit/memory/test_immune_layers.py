@@ -3,6 +3,8 @@ parser, detect-secrets, TR39 confusables, non-text input and the fallback withou
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from purpose_agent.memory import _immune_encoder, _immune_model
@@ -398,3 +400,28 @@ def test_the_classifier_reads_ids_and_hashes_as_placeholders() -> None:
 def test_a_lesson_with_a_hash_passes() -> None:
     res = ImmuneSystem().scan("Pin the wheel by its sha256 9b74c9897bac770ffc029102a200c5de and move on.")
     assert res.safe and "classifier" in res.layers
+
+
+def test_a_text_scanned_again_is_answered_from_memory_unless_a_layer_failed() -> None:
+    calls: list[list[str]] = []
+
+    class Counting:
+        def __init__(self, fail: bool = False) -> None:
+            self.fail = fail
+
+        def predict(self, texts: list[str]) -> list[object]:
+            calls.append(list(texts))
+            if self.fail:
+                raise RuntimeError("boom")
+            return [SimpleNamespace(hostile=False, category="ordinary") for _ in texts]
+
+    immune = ImmuneSystem(classifier=Counting())  # type: ignore[arg-type]
+    first = immune.scan("Read the whole task before the first step.", kind="skill_card")
+    assert immune.scan("Read the whole task before the first step.", kind="skill_card") is first
+    assert len(calls) == 1
+    immune.scan("Read the whole task before the first step.", kind="failure_pattern")  # another key
+    assert len(calls) == 2
+    flaky = ImmuneSystem(classifier=Counting(fail=True))  # type: ignore[arg-type]
+    flaky.scan("Check the inventory first.")
+    flaky.scan("Check the inventory first.")
+    assert len(calls) == 4  # a failed classifier is asked again next time
