@@ -57,8 +57,8 @@ WRITE_CODE = ActionSpec(
 #: what a code that does not parse because it is all on one line is told (small models write
 #: "def f(n): if n < 2: return n else: ..." inside a JSON string)
 ONE_LINE_HINT = (
-    "the code is on one line: put each statement on its own line and indent blocks by 4 spaces "
-    '(in the JSON string, "\\n" between lines, e.g. "def f(n):\\n    if n < 2:\\n        return n")'
+    "Python needs a line break after each ':' and between statements. Write several lines, "
+    'blocks indented by 4 spaces (in the JSON string: "def f(n):\\n    if n < 2:\\n        return n")'
 )
 
 
