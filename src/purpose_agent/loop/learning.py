@@ -262,8 +262,9 @@ class Learner:
             rest.append((last, -m.merges, m.created_at, mid))
         leaning.sort()
         rest.sort()
-        order = [x[-1] for x in leaning] + fresh + [x[-1] for x in rest]
-        return order[: self.config.candidates_per_gate]
+        # a waiting one that a new candidate merged into is in two groups: its first place counts
+        order = dict.fromkeys([x[-1] for x in leaning] + fresh + [x[-1] for x in rest])
+        return list(order)[: self.config.candidates_per_gate]
 
     def _waiting(self) -> dict[str, Any]:
         return {

@@ -239,6 +239,10 @@ def test_the_learner_replays_at_most_its_budget_and_the_leaning_candidates_first
     second = {d.memory_id: d for d in learner.gate([new])}
     assert [second[i].wins for i in ids[:2]] == [2, 2]
     assert new in second and second[new].runs == 0 and ids[2] not in second
+    # a new candidate that merged into a waiting one: that one counts once, among the new ones
+    wide = Learner(store, pa.Learning(candidates_per_gate=10, units_per_gate=1))
+    chosen = wide.pending([ids[0]], replay.units())
+    assert sorted(chosen) == sorted([*ids, new]) and chosen[0] == ids[0]
     store.close()
 
 
