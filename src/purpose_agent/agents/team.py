@@ -11,7 +11,9 @@ general assistant. The kind is chosen by keywords; when they tie, or none matche
 chooses among the candidates with a constrained (JSON schema ``enum``) reply.
 
 A code run: the architect plans, the tester writes assert tests from the plan, the coder writes
-code in a ``CodingEnvironment`` that runs those tests in the sandbox after every submission.
+code in a ``CodingEnvironment`` that runs those tests in the sandbox after every submission
+(a submission that does not parse, such as a function written on one line, runs re-flowed into
+lines when that makes it parse, and its observation says so: ``purpose_agent.agents._reflow``).
 Passing tests are the ground truth of success (and what the gate learns from). Other kinds hand
 each role's output to the next; the critic's Φ of the last role decides success.
 """
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from purpose_agent.agents._reflow import ReflowingEnvironment
 from purpose_agent.agents._roles import KINDS, ROLES, Choice, open_store, select_kind
 from purpose_agent.agents.result import Cost, RunResult, Turn
 from purpose_agent.agents.spark import Spark, teach
@@ -195,7 +198,9 @@ class Team:
         written, _ = await tester.aturn(task, context=spec, environment=TestsEnvironment())
         tests = parse_tests(written.output)
         code_task = CodingTask("team", task, "solution", tuple(tests))
-        env = CodingEnvironment(code_task, isolation=self.isolation)  # type: ignore[arg-type]
+        # a submission that does not parse is run re-flowed when that makes it parse (the 1.5B
+        # model writes "def f(n): if n < 2: return n else: ..." on one line); the step says so
+        env = ReflowingEnvironment(CodingEnvironment(code_task, isolation=self.isolation))  # type: ignore[arg-type]
         shown = "\n".join(f"assert {t}" for t in tests) or "(the tester wrote no usable tests)"
         context = f"{spec}\n\nTESTS (from the tester; submit_code runs them in a sandbox):\n{shown}"
         coded, result = await coder.aturn(
