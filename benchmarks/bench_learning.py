@@ -4,7 +4,7 @@ and its ablations (critic off, one per learning source).
 
     python benchmarks/bench_learning.py --testbed textworld [--seeds 0,1,2] [--quick]
         [--model local] [--teacher SPEC] [--conditions full,no_memory,...]
-        [--executor ray [--ray-address ray://head:10001]]
+        [--executor ray [--ray-address ray://head:10001]] [--memory-url postgresql://...]
 
 Every learning arm is what a user writes: ``Orchestrator(llm, env, memory=MemoryStore(path),
 learning=pa.Learning(validation=<the dev split>, train_attempts=k, teacher=SPEC, sources=...))``,
@@ -20,7 +20,9 @@ replays as Ray tasks (``--ray-address``; default: $RAY_ADDRESS, else a local ins
 ledger is the same. The model must be an endpoint every worker can reach (``--model
 llamacpp:<model>`` with a llama-server on every node at 127.0.0.1:8080, or a cloud model), not
 the in-process ``local`` model, and the workers must see ``--out`` (one machine, or a shared
-filesystem). See docs/SCALE_OUT.md.
+filesystem), unless ``--memory-url postgresql://user:pw@host/db`` keeps the arms' memories in
+that database (one schema per arm and seed; extra ``postgres``; a resume gives it again). See
+docs/SCALE_OUT.md.
 
 Calibration (no memory, dev games, to pick the game settings):
 
@@ -37,12 +39,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from purpose_agent.errors import ConfigurationError, PurposeAgentError
+from purpose_agent.errors import ConfigurationError, PurposeAgentError, StoreUnavailableError
 from purpose_agent.evals import BenchmarkConfig, BenchmarkRunner, OrchestratorSettings
 from purpose_agent.evals.conditions import BY_NAME, STANDARD
 from purpose_agent.evals.tasks import BenchmarkTask, TaskSource, tasks_for
 from purpose_agent.evals.testbeds import Size, coding, humaneval, reasoning, textworld
 from purpose_agent.memory.distiller import resolve_teacher
+from purpose_agent.memory.protocol import is_database_url
 from purpose_agent.models.registry import resolve_backend
 
 
@@ -202,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the Ray cluster of --executor ray (default: $RAY_ADDRESS, else a local instance)",
     )
     p.add_argument(
+        "--memory-url",
+        default=None,
+        help="keep the arms' memories in this PostgreSQL database (postgresql://...), not in --out",
+    )
+    p.add_argument(
         "--calibrate", type=int, default=0, metavar="N", help="no-memory success on N dev games, then exit"
     )
     p.add_argument("--max-steps", type=int, default=None, help="calibration: step limit (default per plan)")
@@ -221,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         _fail(p, "--ray-address is the cluster of --executor ray; pass both")
     if args.calibrate and args.executor != "local":
         _fail(p, "--calibrate runs in this process; drop --executor")
+    if args.memory_url is not None and not is_database_url(args.memory_url):
+        _fail(p, "--memory-url is a postgresql:// URL (postgresql://user:password@host:port/dbname)")
     teacher = None
     if args.teacher is not None and args.teacher != args.model:
         try:
@@ -244,12 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner = BenchmarkRunner(
             llm=llm, teacher=teacher, config=config, out_dir=args.out, progress=not args.no_progress,
-            executor=args.executor, ray_address=args.ray_address,
+            executor=args.executor, ray_address=args.ray_address, memory_url=args.memory_url,
         )  # fmt: skip
     except ConfigurationError as exc:
         _fail(p, f"--executor {args.executor}: {exc}")
     games = [g.strip() for g in args.games.split(",") if g.strip()]
-    result = runner.run(source(args.testbed, plan, games, args.game_params), iterations, name)
+    try:
+        result = runner.run(source(args.testbed, plan, games, args.game_params), iterations, name)
+    except StoreUnavailableError as exc:  # --memory-url unreachable (the password shown as ***)
+        _fail(p, f"--memory-url: {exc}")
     root = Path(args.out) / name
     print(f"\n{name}: model={args.model} teacher={args.teacher or args.model} seeds={','.join(map(str, seeds))} "
           f"iterations={iterations} wall this session={time.time() - t0:.0f}s")  # fmt: skip

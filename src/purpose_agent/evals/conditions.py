@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
+from purpose_agent.evals._pg_memory import PgMemory
 from purpose_agent.evals.gate import PromoteAll
 from purpose_agent.evals.ground_truth import GroundTruthPurposeFunction
 from purpose_agent.evals.reflection import ReflectionMemory
@@ -196,8 +197,11 @@ class ArmSetup:
         settings: OrchestratorSettings = OrchestratorSettings(),
         replay_executor: Executor = "local",
         ray_address: str | None = None,
+        pg: PgMemory | None = None,
     ) -> None:
         self.condition = condition
+        #: the arm's memory on PostgreSQL (one schema per arm and seed); None: ``store_path``
+        self.pg = pg
         #: where the gate's validation replays run (``Learning.replay_executor``); not part of the
         #: benchmark's configuration: a resume may change it
         self.replay_executor: Executor = replay_executor
@@ -271,9 +275,9 @@ class ArmSetup:
                 raise ValueError(f"arm {c.name!r} does not train")
             return make(None)
         if test:
-            return make(MemoryStore(self.store_path, mode=RunMode.EVAL_TEST))
+            return make(self._store(RunMode.EVAL_TEST))
         orch = make(
-            MemoryStore(self.store_path),
+            self._store(RunMode.LEARNING_TRAIN),
             learning=self.learning(),
             meta_reward=s.meta_reward and c.memory == "learning" and c.critic == "llm",
         )
@@ -281,6 +285,11 @@ class ArmSetup:
             hook = orch.memory
             hook.ci = PromoteAll(hook.store)  # type: ignore[union-attr]
         return orch
+
+    def _store(self, mode: RunMode, **kwargs: Any) -> MemoryStore:
+        if self.pg is not None:
+            return self.pg.store(self.stem, mode, **kwargs)
+        return MemoryStore(self.store_path, mode=mode, **kwargs)
 
     def reflection_memory(self) -> ReflectionMemory:
         attempts = Learning(
@@ -298,9 +307,9 @@ class ArmSetup:
             return not self.reflection_memory().reflections()
         if c.memory not in ("ungated", "learning"):
             return True
-        if not self.store_path.exists():
+        if not (self.pg.has_store(self.stem) if self.pg is not None else self.store_path.exists()):
             return True
-        with MemoryStore(self.store_path, mode=RunMode.EVAL_TEST, embedder=None) as store:
+        with self._store(RunMode.EVAL_TEST, embedder=None) as store:
             return not any(m.kind in ACTOR_KINDS for m in store.list(status=MemoryStatus.PROMOTED))
 
     # ------------------------------------------------------------------ checkpoints
@@ -313,7 +322,9 @@ class ArmSetup:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         base = self._ckpt(done)
-        if self.store_path.exists():
+        if self.pg is not None:
+            self.pg.checkpoint(self.stem, done)
+        elif self.store_path.exists():
             _backup(self.store_path, base.with_suffix(".sqlite"))
         if self.reflections_path.exists():
             tmp = base.with_suffix(".json.tmp")
@@ -328,17 +339,23 @@ class ArmSetup:
         """Put the arm's memory back to its state after ``done`` training units (0: empty)."""
         if self.condition.memory not in ("ungated", "learning", "reflection"):
             return
-        _remove_db(self.store_path)
+        in_pg = False  # the store's checkpoint was found (the arm's memory on PostgreSQL)
+        if self.pg is not None:
+            in_pg = done > 0 and self.pg.restore(self.stem, done)
+            if not in_pg:
+                self.pg.drop(self.stem)
+        else:
+            _remove_db(self.store_path)
         self.reflections_path.unlink(missing_ok=True)
         if done == 0:
             return
         base = self._ckpt(done)
         db, refl = base.with_suffix(".sqlite"), base.with_suffix(".json")
-        if not db.exists() and not refl.exists():
+        if not in_pg and not db.exists() and not refl.exists():
             raise RuntimeError(
                 f"cannot resume arm {self.stem}: no checkpoint after {done} training units in {self.ckpt_dir}"
             )
-        if db.exists():
+        if self.pg is None and db.exists():
             _backup(db, self.store_path)
         if refl.exists():
             self.reflections_path.write_bytes(refl.read_bytes())

@@ -16,11 +16,16 @@ runs that write nothing) as Ray tasks, and the learning arms' gate replays too
 (``Learning(replay_executor="ray")``); training runs stay in this process, in order. Each
 episode runs on its worker exactly as it runs here (``_episode``: same unit seed, a copy of the
 models, the arm's memory reopened read-only from its path, so the workers must see
-``out_dir``: one machine, or a shared filesystem). The driver writes the ledger, in plan order,
-the same lines as locally (wall and model times aside); units already in the ledger are not run
-again. A worker that dies is retried once; an episode lost on the retry is not recorded: the
-others of its block are, then a ``WorkerLostError`` names it, and the same command resumes
-with it.
+``out_dir``: one machine, or a shared filesystem; or ``memory_url=``, below). The driver
+writes the ledger, in plan order, the same lines as locally (wall and model times aside);
+units already in the ledger are not run again. A worker that dies is retried once; an episode
+lost on the retry is not recorded: the others of its block are, then a ``WorkerLostError``
+names it, and the same command resumes with it.
+
+``memory_url="postgresql://..."`` keeps the arms' memories in that database instead of SQLite
+files under ``out_dir`` (``evals/_pg_memory.py``): one schema per (arm, seed), checkpoints as
+schemas, so workers on several machines share it and only the driver needs the results folder
+(but for the ``reflection`` baseline, whose reflections stay a file there).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from purpose_agent.evals._episode import _gate_record as _gate_record
 from purpose_agent.evals._episode import _remote_test as _remote_test
 from purpose_agent.evals._episode import _result_record as _result_record
 from purpose_agent.evals._episode import _total as _total
+from purpose_agent.evals._pg_memory import PgMemory
 from purpose_agent.evals.conditions import (
     NO_MEMORY,
     STANDARD,
@@ -90,6 +96,9 @@ class BenchmarkRunner:
     (``ray_address``; None: $RAY_ADDRESS, else a local instance), see the module docstring; it
     needs ``llm=`` (a given orchestrator runs in this process) and models that can be sent to a
     worker (an OpenAI-compatible endpoint, not an in-process local model).
+
+    ``memory_url="postgresql://..."`` keeps each arm's memory in that database (a schema per arm
+    and seed) instead of a SQLite file under ``out_dir``; a resume must give it again.
     """
 
     def __init__(
@@ -105,9 +114,15 @@ class BenchmarkRunner:
         on_unit: Callable[[UnitKey, dict[str, Any]], None] | None = None,
         executor: Executor = "local",
         ray_address: str | None = None,
+        memory_url: str | None = None,
     ) -> None:
         if orchestrator is None and llm is None:
             raise ValueError("give an orchestrator or an llm")
+        if memory_url is not None and orchestrator is not None:
+            raise ConfigurationError(
+                "memory_url= is where the arms the runner builds keep their memory; "
+                "a given orchestrator has its own"
+            )
         check_executor(executor, purpose="BenchmarkRunner(executor='ray')")
         if ray_address is not None and executor != "ray":
             raise ConfigurationError("ray_address= is the Ray cluster of executor='ray'; pass both")
@@ -133,6 +148,8 @@ class BenchmarkRunner:
         self.out_dir = Path(out_dir)
         self.progress = progress
         self.on_unit = on_unit
+        self.memory_url = memory_url
+        self._pg: PgMemory | None = None
 
     # ------------------------------------------------------------------ costs
     def _meter(self) -> Meter:
@@ -157,6 +174,8 @@ class BenchmarkRunner:
                 raise ValueError(f"seed {seed}: no test tasks (split='test')")
             if len(conditions) > 1 and not by_split(ts, "train"):
                 raise ValueError(f"seed {seed}: no training tasks (split='train')")
+        if self.memory_url is not None:  # the server is reached before anything is written
+            self._pg = PgMemory.for_benchmark(self.memory_url, root, name)
         all_conditions = self._check_config(root, iterations, plan, conditions)
         ledger = Ledger(root / "ledger.jsonl")
         planned = {
@@ -210,6 +229,8 @@ class BenchmarkRunner:
             "model": self.llm.name,
             "teacher": (self.teacher or self.llm).name,
         }
+        if self.memory_url is not None:  # a resume keeps the memories where they are
+            shared["memory"] = "postgresql"
         shared = json.loads(json.dumps(shared))
         arms = {c.name: json.loads(json.dumps(asdict(c))) for c in conditions}
         path = root / "config.json"
@@ -266,7 +287,9 @@ class BenchmarkRunner:
             self._run_given(ledger, cond, seed, ts, iterations, bar)
             return
         if not cond.learns:
-            setup = ArmSetup(cond, self.llm, root / "memory", seed, [], settings=self.config.settings)
+            setup = ArmSetup(
+                cond, self.llm, root / "memory", seed, [], settings=self.config.settings, pg=self._pg
+            )
             self._test_block(
                 ledger, [UnitKey(cond.name, seed, 0, "test", t.id) for t in test], setup, test, bar
             )
@@ -274,7 +297,7 @@ class BenchmarkRunner:
         setup = ArmSetup(
             cond, self.llm, root / "memory", seed, by_split(ts, "validation"),
             teacher=self.teacher, settings=self.config.settings,
-            replay_executor=self.executor, ray_address=self.ray_address,
+            replay_executor=self.executor, ray_address=self.ray_address, pg=self._pg,
         )  # fmt: skip
         train_blocks = blocks(by_split(ts, "train"), iterations)
         train_keys = [

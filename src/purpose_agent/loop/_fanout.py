@@ -80,16 +80,19 @@ def _store_state(store: Any) -> tuple[Any, ...]:
         store._embedder_arg,
         store.q_weight,
         store.dedupe_threshold,
+        getattr(store, "schema", None),  # a PostgreSQL store's schema
     )
 
 
 def _reopen_store(state: tuple[Any, ...]) -> Any:
     from purpose_agent.memory.store import MemoryStore
 
-    location, mode, scanner, embedder, q_weight, dedupe = state
+    location, mode, scanner, embedder, q_weight, dedupe, schema = state
+    where = {"schema": schema} if schema is not None else {}
     return MemoryStore(
-        location, mode=mode, scanner=scanner, embedder=embedder, q_weight=q_weight, dedupe_threshold=dedupe
-    )
+        location, mode=mode, scanner=scanner, embedder=embedder, q_weight=q_weight, dedupe_threshold=dedupe,
+        **where,
+    )  # fmt: skip
 
 
 def _endpoint_state(backend: Any) -> tuple[str, str, str | None]:

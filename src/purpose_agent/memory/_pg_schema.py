@@ -9,6 +9,8 @@ created, accents folded (like ``remove_diacritics``).
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,9 @@ WRITES_SEQ = "purpose_agent_writes"
 #: Advisory lock key of schema migrations (concurrent openers wait for one another).
 MIGRATION_LOCK = 0x70615F6D6967  # "pa_mig"
 CONNECT_TIMEOUT_S = 10
+#: What a store's schema may be called (``PostgresStore(url, schema=...)``): a plain lower-case
+#: identifier, so it is never quoted differently by two machines.
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _V1 = f"""
 CREATE TEXT SEARCH DICTIONARY purpose_agent_stem (TEMPLATE = snowball, Language = english);
@@ -228,6 +233,32 @@ def unavailable(dsn: str, exc: BaseException, doing: str = "connect to") -> Stor
         f"cannot {doing} the memory store {redact(dsn)} ({detail}). Fix: check that the server "
         "is running and reachable, and the host, port, database name, user and password in the URL."
     )
+
+
+def check_schema(schema: str) -> str:
+    """``schema``, or a ConfigurationError when it is not a plain lower-case identifier."""
+    if not isinstance(schema, str) or not SCHEMA_NAME.fullmatch(schema) or schema.startswith("pg_"):
+        raise ConfigurationError(
+            f"not a valid memory store schema name: {schema!r}; expected a lower-case identifier "
+            "(letters, digits, '_'; at most 63 characters; not starting with 'pg_')"
+        )
+    return schema
+
+
+def use_schema(conn: psycopg.Connection[Any], schema: str, *, create: bool) -> None:
+    """Put the session in ``schema`` (created first when ``create``). The database-wide
+    ``unaccent`` extension is put in ``public`` beforehand when it can be: left to the first
+    store's migration it would live in that store's schema, and dropping that schema would drop
+    it, and with it the full-text column of every other store of the database."""
+    psycopg = _psycopg()
+    if create:
+        # no unaccent, or no right to create it in public: the migration copes
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
+        # another machine may create the schema at the same moment
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    conn.execute(f'SET search_path TO "{schema}"')
 
 
 # ------------------------------------------------------------------ migrations

@@ -18,6 +18,9 @@ store: every rule (dedupe, scanning, supersede, rollback, credit, run modes) is
 - **Recall** is full text over a stored ``tsvector`` (GIN index; ``ts_rank`` scaled so the best
   is 1.0), then the same Q re-rank as SQLite.
 - **Migrations** are numbered (``_pg_schema.MIGRATIONS``) and run under an advisory lock.
+- **Schemas**: ``PostgresStore(url, schema="team_a")`` keeps the store in that schema of the
+  database (created on first open in a learning mode), so one database can hold several
+  isolated memory spaces; without it, the connection's ``search_path`` decides (``public``).
 - **Errors**: an unreachable server or a wrong URL raises StoreUnavailableError /
   ConfigurationError naming host and database, the password shown as ``***``.
 """
@@ -191,15 +194,20 @@ class PostgresStore(MemoryStore):
         embedder: EmbedderArg = "auto",
         q_weight: float = 0.5,
         dedupe_threshold: float = 0.8,
+        schema: str | None = None,
     ) -> None:
         self._dsn = str(path).strip()
-        #: The URL with the password shown as ``***`` (what messages and reports name).
+        #: The URL with the password shown as ``***``.
         self.url = _pg_schema.redact(self._dsn)
+        #: The schema the store lives in (None: the connection's ``search_path``).
+        self.schema = _pg_schema.check_schema(schema) if schema is not None else None
+        #: What messages and reports name: the URL, and the schema if any.
+        self.where = self.url if schema is None else f"{self.url} (schema {schema})"
         self._call_state = threading.local()
         self._pg: _PgConnection | None = None
         self._fulltext = Recall()
         super().__init__(
-            self.url,
+            self.where,
             mode=mode,
             scanner=scanner,
             embedder=embedder,
@@ -212,7 +220,9 @@ class PostgresStore(MemoryStore):
         read_only = self.mode is RunMode.EVAL_TEST
         raw = _pg_schema.connect(self._dsn, read_only=read_only)
         try:
-            _pg_schema.migrate(raw, self.url, read_only=read_only)
+            if self.schema is not None:
+                _pg_schema.use_schema(raw, self.schema, create=not read_only)
+            _pg_schema.migrate(raw, self.where, read_only=read_only)
         except BaseException:
             raw.close()
             raise
@@ -241,14 +251,16 @@ class PostgresStore(MemoryStore):
             embedder=self._embedder_arg,
             q_weight=self.q_weight,
             dedupe_threshold=self.dedupe_threshold,
+            schema=self.schema,
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r}, mode={self.mode.value})"
+        schema = f", schema={self.schema!r}" if self.schema is not None else ""
+        return f"{type(self).__name__}({self.url!r}{schema}, mode={self.mode.value})"
 
     def _deny(self, what: str, allowed: str) -> ReadOnlyModeError:
         return ReadOnlyModeError(
-            f"{what} is not allowed in {self.mode.name}: {allowed} (store {self.url}). "
+            f"{what} is not allowed in {self.mode.name}: {allowed} (store {self.where}). "
             "Use store.with_mode(RunMode.LEARNING_TRAIN) for learning writes."
         )
 
@@ -314,10 +326,10 @@ class PostgresStore(MemoryStore):
     def verify(self) -> None:
         """Check the schema is this version's and every table answers; StoreCorruptError if not."""
         with self._reading():
-            found = _pg_schema.schema_version(self._raw, self.url)
+            found = _pg_schema.schema_version(self._raw, self.where)
             if found != _pg_schema.SCHEMA_VERSION:
                 raise StoreCorruptError(
-                    f"memory store {self.url} has schema version {found}, expected {_pg_schema.SCHEMA_VERSION}"
+                    f"memory store {self.where} has schema version {found}, expected {_pg_schema.SCHEMA_VERSION}"
                 )
             for table in (
                 "memories",
@@ -336,12 +348,12 @@ class PostgresStore(MemoryStore):
     def _get(self, c: sqlite3.Connection, mid: str) -> Memory:
         row = c.execute(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ?", (mid,)).fetchone()
         if row is None:
-            raise KeyError(f"no memory with id {mid!r} in {self.url}")
+            raise KeyError(f"no memory with id {mid!r} in {self.where}")
         return row_to_memory(row)
 
     def status_report(self, *, top: int = 10) -> dict[str, Any]:
         report = super().status_report(top=top)
-        report["path"] = self.url
+        report["path"] = self.where
         return report
 
     # ------------------------------------------------------------------ the two differences
@@ -352,8 +364,9 @@ class PostgresStore(MemoryStore):
         machines adding the same lesson merge it), and the duplicate re-read FOR UPDATE."""
         if dedupe == "none":
             return None
+        where = f"|{self.schema}" if self.schema is not None else ""  # stores of other schemas: no wait
         self._raw.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"add|{kind.value}|{scope}",)
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"add|{kind.value}|{scope}{where}",)
         )
         dup = super()._find_duplicate(c, text, kind, scope, key, dedupe)
         return self._get(c, dup.id) if dup is not None else None
