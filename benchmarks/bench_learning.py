@@ -62,6 +62,10 @@ class Plan:
 COOKING = "numLocations=1,numIngredients=2,numDistractorItems=0,includeDoors=0,limitInventorySize=0"
 #: four-room coin games: three rooms were too easy (7/9) and six too hard (0/4) for the 1.5B model with no memory (benchmarks/results/cookingworld-calibration.txt)
 COIN = "numLocations=4,numDistractorItems=0,includeDoors=0,limitInventorySize=0"
+#: reasoning-gym families the 1.5B model can compute with Python, but often does not, or does
+#: not answer in the form asked (benchmarks/results/reasoning-python-calibration.txt); the size
+#: below is per family
+PY_FAMILIES = ("simple_equations", "time_intervals", "fraction_simplification", "number_sorting")
 #: default game parameters per TextWorldExpress game when ``--games`` names one
 GAME_PARAMS = {"cookingworld": COOKING, "coin": COIN}
 
@@ -79,6 +83,13 @@ FULL = {
         1,
         OrchestratorSettings(actor_max_tokens=192, train_attempts=2, units_per_gate=3, candidates_per_gate=4),
         ("leg_counting",),
+    ),
+    # one-answer questions where the actor may run Python first (up to 2 runs, then answer)
+    "reasoning-python": Plan(
+        Size(train=3, validation=2, test=5, max_steps=3),
+        1,
+        OrchestratorSettings(actor_max_tokens=256, train_attempts=2, units_per_gate=4, candidates_per_gate=3),
+        PY_FAMILIES,
     ),
     "humaneval": Plan(
         Size(train=10, validation=6, test=20, max_steps=3),
@@ -100,6 +111,9 @@ QUICK = {
         COOKING,
     ),
     "reasoning": Plan(Size(1, 4, 1, 1), 1, OrchestratorSettings(actor_max_tokens=128), ("leg_counting",)),
+    "reasoning-python": Plan(
+        Size(1, 1, 1, 3), 1, OrchestratorSettings(actor_max_tokens=192), ("simple_equations",)
+    ),
     "humaneval": Plan(Size(1, 4, 1, 2), 1, OrchestratorSettings(actor_max_tokens=256)),
     "coding": Plan(Size(1, 4, 1, 2), 1, OrchestratorSettings(actor_max_tokens=256)),
 }
@@ -113,6 +127,8 @@ def source(testbed: str, plan: Plan, games: list[str], params: str | None) -> Ta
         return textworld(chosen or ["coin"], plan.size, params)
     if testbed == "reasoning":
         return reasoning(chosen or ["leg_counting"], plan.size)
+    if testbed == "reasoning-python":
+        return reasoning(chosen, plan.size, python=True)
     if testbed == "coding":
         return coding(plan.size)
     if testbed == "humaneval":

@@ -4,6 +4,11 @@ Needs the ``bench`` extra (``reasoning-gym``); every task is generated locally f
 The actor answers with DONE(answer); the family scorer is the ground truth. After a wrong
 answer the state shows the expected one (a label to learn from in training; the run has
 already ended, so it cannot help the run itself).
+
+With ``python=True`` the actor may also run Python (``run_python``, in the sandbox of
+``PythonExecTool``) and read what it printed before it answers: a small model that computes
+badly in its head can compute with code, if it thinks of it. Whether it does, and prints the
+result, and answers in the form asked, is what a worked example can teach.
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ from typing import Any
 
 from purpose_agent.core.environment import ActionSpec, Environment
 from purpose_agent.core.types import Action, State
+
+RUN_PYTHON = "run_python"
+#: what the question shows of a program's output, and of the program itself
+OUTPUT_CHARS = 400
+CODE_CHARS = 600
 
 
 def _rg() -> Any:
@@ -44,9 +54,22 @@ def n_templates(family: str) -> int:
 class ReasoningEnvironment(Environment):
     """A question answered once with DONE(answer). Ground truth: the family's score (0..1)."""
 
-    def __init__(self, family: str, index: int, *, template: int | None = None) -> None:
+    def __init__(
+        self,
+        family: str,
+        index: int,
+        *,
+        template: int | None = None,
+        python: bool = False,
+        timeout: float = 5.0,
+    ) -> None:
         self.family = family
         self.entry, self._dataset = make_entry(family, index, template=template)
+        self._tool: Any = None
+        if python:
+            from purpose_agent.tools.python_exec import PythonExecTool
+
+            self._tool = PythonExecTool(timeout=timeout, memory_mb=256, name=RUN_PYTHON)
 
     @property
     def question(self) -> str:
@@ -56,9 +79,13 @@ class ReasoningEnvironment(Environment):
         return State({"answer": None, "score": None}, f"Question: {self.question}\nNo answer given yet.")
 
     def actions(self, state: State) -> Sequence[ActionSpec]:
-        return []  # only DONE(answer)
+        if self._tool is None:
+            return []  # only DONE(answer)
+        return [ActionSpec(RUN_PYTHON, self._tool.description, self._tool.parameters)]
 
     def execute(self, action: Action, state: State) -> State:
+        if action.name == RUN_PYTHON and self._tool is not None:
+            return self._run_python(action, state)
         if not action.is_done:
             return state
         answer = str(action.params.get("answer", "")).strip()
@@ -69,6 +96,19 @@ class ReasoningEnvironment(Environment):
         return State(
             {"answer": answer, "score": score}, f"Question: {self.question}\nAnswer: {answer}\n{verdict}"
         )
+
+    def _run_python(self, action: Action, state: State) -> State:
+        code = str(action.params.get("code", ""))
+        result = self._tool.run(code=code)
+        shown = (result.output.strip() or "(nothing)") if result.ok else f"Error: {result.error}"
+        if len(shown) > OUTPUT_CHARS:
+            shown = shown[:OUTPUT_CHARS] + " ..."
+        runs = int(state.data.get("runs", 0)) + 1
+        text = (
+            f"Question: {self.question}\nYou ran:\n{code[:CODE_CHARS]}\nIt printed:\n{shown}\n"
+            "No answer given yet."
+        )
+        return State({"answer": None, "score": None, "runs": runs, "printed": shown}, text)
 
     def is_terminal(self, state: State) -> bool:
         return state.data.get("score") is not None

@@ -69,9 +69,12 @@ def _twx_factory(spec: object) -> Callable[[int], Environment]:
     return lambda _seed: tw.TextWorldExpressEnvironment(spec)  # type: ignore[arg-type]
 
 
-def reasoning(families: Sequence[str], size: Size) -> Callable[[int], list[BenchmarkTask]]:
+def reasoning(
+    families: Sequence[str], size: Size, *, python: bool = False
+) -> Callable[[int], list[BenchmarkTask]]:
     """reasoning-gym families. ``gsm_symbolic`` is split by template (generator index mod 4:
-    0–1 train, 2 validation, 3 test); other families by disjoint instance seeds."""
+    0–1 train, 2 validation, 3 test); other families by disjoint instance seeds. With
+    ``python``, the actor can run Python before it answers (task ids end in ``-py``)."""
     from purpose_agent.envs import reasoning as rg
 
     def build(seed: int) -> list[BenchmarkTask]:
@@ -88,14 +91,15 @@ def reasoning(families: Sequence[str], size: Size) -> Callable[[int], list[Bench
                         template = allowed[(seed * 7 + i) % len(allowed)]
                     env = rg.ReasoningEnvironment(fam, index, template=template)
                     tid = f"{fam}-{split}-{index}" + (f"-t{template}" if template is not None else "")
+                    tid += "-py" if python else ""
                     out.append(
                         BenchmarkTask(
                             tid,
                             f"Answer the question correctly: {env.question}",
-                            make_env=_rg_factory(fam, index, template),
+                            make_env=_rg_factory(fam, index, template, python),
                             split=split,  # type: ignore[arg-type]
                             max_steps=size.max_steps,
-                            meta={"family": fam, "template": template},
+                            meta={"family": fam, "template": template, "python": python},
                         )
                     )
         return out
@@ -107,10 +111,10 @@ def _template_split(t: int) -> Split:
     return ("train", "train", "validation", "test")[t % 4]
 
 
-def _rg_factory(fam: str, index: int, template: int | None) -> Callable[[int], Environment]:
+def _rg_factory(fam: str, index: int, template: int | None, python: bool) -> Callable[[int], Environment]:
     from purpose_agent.envs import reasoning as rg
 
-    return lambda _seed: rg.ReasoningEnvironment(fam, index, template=template)
+    return lambda _seed: rg.ReasoningEnvironment(fam, index, template=template, python=python)
 
 
 def coding(size: Size) -> Callable[[int], list[BenchmarkTask]]:
