@@ -65,7 +65,7 @@ COIN = "numLocations=4,numDistractorItems=0,includeDoors=0,limitInventorySize=0"
 #: reasoning-gym families the 1.5B model can compute with Python, but often does not, or does
 #: not answer in the form asked (benchmarks/results/reasoning-python-calibration.txt); the size
 #: below is per family
-PY_FAMILIES = ("simple_equations", "time_intervals", "fraction_simplification", "number_sorting")
+PY_FAMILIES = ("simple_equations", "time_intervals", "basic_arithmetic", "fraction_simplification")
 #: default game parameters per TextWorldExpress game when ``--games`` names one
 GAME_PARAMS = {"cookingworld": COOKING, "coin": COIN}
 
@@ -88,7 +88,7 @@ FULL = {
     "reasoning-python": Plan(
         Size(train=3, validation=2, test=5, max_steps=3),
         1,
-        OrchestratorSettings(actor_max_tokens=256, train_attempts=2, units_per_gate=4, candidates_per_gate=3),
+        OrchestratorSettings(actor_max_tokens=256, train_attempts=2, units_per_gate=2, candidates_per_gate=2),
         PY_FAMILIES,
     ),
     "humaneval": Plan(
