@@ -114,5 +114,8 @@ class ReasoningEnvironment(Environment):
         return state.data.get("score") is not None
 
     def outcome(self, state: State) -> float | None:
+        """1.0 for a right answer, else 0.0, including before any answer: an unanswered
+        question is known to be unsolved, so a critic's Φ can never end a run as solved
+        (after a Python run that printed the result, but before the answer)."""
         score = state.data.get("score")
-        return None if score is None else (1.0 if score >= 1.0 else 0.0)
+        return 1.0 if score is not None and score >= 1.0 else 0.0

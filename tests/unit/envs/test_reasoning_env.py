@@ -26,7 +26,7 @@ def test_the_family_scorer_is_the_ground_truth_and_a_wrong_answer_shows_the_expe
     env = ReasoningEnvironment(FAMILY, 1000)
     expected = str(env.entry["answer"])
     start = env.reset()
-    assert env.outcome(start) is None and not env.is_terminal(start)
+    assert env.outcome(start) == 0.0 and not env.is_terminal(start)
     right = env.execute(Action("DONE", {"answer": expected}), start)
     assert env.is_terminal(right) and env.outcome(right) == 1.0
     wrong = env.execute(Action("DONE", {"answer": expected + "1"}), start)
@@ -49,7 +49,7 @@ def test_a_python_run_shows_what_it_printed_and_the_question_stays_open() -> Non
     env = ReasoningEnvironment(FAMILY, 1000, python=True)
     after = env.execute(Action(RUN_PYTHON, {"code": "print(6 * 7)"}), env.reset())
     assert "It printed:\n42" in after.summary and env.question in after.summary
-    assert not env.is_terminal(after) and env.outcome(after) is None
+    assert not env.is_terminal(after) and env.outcome(after) == 0.0
     assert after.data["runs"] == 1
     again = env.execute(Action(RUN_PYTHON, {"code": "pass"}), after)
     assert "printed nothing" in again.summary and again.data["runs"] == 2
@@ -62,7 +62,7 @@ def test_a_python_run_shows_what_it_printed_and_the_question_stays_open() -> Non
 def test_broken_or_endless_code_is_an_observation_not_a_crash(code: str, shown: str) -> None:
     env = ReasoningEnvironment(FAMILY, 1000, python=True, timeout=1.0)
     after = env.execute(Action(RUN_PYTHON, {"code": code}), env.reset())
-    assert shown in after.summary and env.outcome(after) is None
+    assert shown in after.summary and env.outcome(after) == 0.0
 
 
 def test_a_long_output_is_cut() -> None:
@@ -97,3 +97,18 @@ def test_the_python_testbed_has_its_own_task_ids_and_disjoint_splits() -> None:
     assert [a.name for a in env.actions(env.reset())] == [RUN_PYTHON]
     plain = reasoning([FAMILY], Size(1, 1, 1, 1))(0)
     assert not any(t.id.endswith("-py") for t in plain)
+
+
+def test_a_critic_that_says_solved_before_the_answer_cannot_end_the_run_as_solved() -> None:
+    """A Python run printed the result and an LLM critic scores it 10: without ground truth the
+    run would stop 'solved' by Φ with no answer given. The unanswered question is unsolved."""
+    env = ReasoningEnvironment(FAMILY, 1000, python=True)
+    expected = str(env.entry["answer"])
+    actor = pa.ScriptedModel([reply(RUN_PYTHON, code=f"print({expected})")] * 2)
+    critic = pa.ScriptedModel(
+        [{"evidence": "it printed the value", "reason": "computed", "score": 10, "confidence": "high"}] * 4
+    )
+    orch = Orchestrator(actor, env, mode=RunMode.EVAL_TEST, critic_llm=critic, trace=False)
+    result = orch.run_task(f"Answer the question correctly: {env.question}", None, 2)
+    assert not result.success and result.outcome == 0.0
+    assert result.stop_reason == "max_steps"
