@@ -1,14 +1,14 @@
-"""Tool misuse in shell commands, judged by what they do: a command line is split with
-:mod:`shlex` into pipelines, simple commands, arguments and redirections, and each command is
-judged with what runs before and after it in its pipeline (``rm -rf /``, a download piped into a
-shell, ``chmod 777`` on a system path, secrets sent over the network, reverse shells, ...).
-``python -c`` code is handed to the Python analysis (:mod:`._immune_python`).
+"""Tool misuse in shell commands, judged by what they do: a command line is split as a POSIX
+shell splits it (quotes, escapes, operators, groups in parentheses or backticks) into pipelines,
+simple commands, arguments and redirections, and each command is judged with what runs before
+and after it in its pipeline (``rm -rf /``, a download piped into a shell, ``chmod 777`` on a
+system path, secrets sent over the network, reverse shells, ...). ``python -c`` code is handed
+whole to the Python analysis (:mod:`._immune_python`), ``sh -c`` programs to this one again.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +46,7 @@ _READERS = frozenset(
         "dd",
     }
 )
+_SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish"})
 _ENV_DUMPS = frozenset({"env", "printenv", "set", "export", "history"})
 _WRAPPERS = frozenset(
     {"sudo", "doas", "nohup", "time", "nice", "ionice", "command", "exec", "builtin", "xargs"}
@@ -75,51 +76,170 @@ class _Cmd:
 
 _OPERATORS = frozenset({"|", "||", "&&", ";", "&", ";;", "|&", "\n"})
 _REDIRECTS = frozenset({">", ">>", "<", ">&", "&>", "&>>", ">|", "<<<", "2>", "1>"})
-_TRAILING = re.compile(r"(?<=[^./])[.,!?:)]+$|(?<=/)[,!?:)]+$")
+_TRAILING = re.compile(r"(?<=[^./])[.,!?:]+$|(?<=/)[,!?:]+$")
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_LEX = re.compile(
+    r"(?P<space>[^\S\n]+)|(?P<op>[;&|<>]+|[()`\n])|'(?P<single>[^']*)'|\"(?P<double>(?:\\.|[^\"\\])*)\""
+    r"|\\(?P<escaped>.?)|(?P<bare>[^\s;&|<>()`'\"\\]+)|(?P<stray>['\"])",
+    re.DOTALL,
+)
+_DQ_ESCAPE = re.compile(r"\\([\\\"$`\n])")  # the characters a backslash escapes inside double quotes
+_MAX_NESTING = 4  # levels of sh -c "sh -c '...'" analysed
+_MAX_GROUPS = 32  # nested parentheses and backticks split apart
 
 
-def _tokens(command: str) -> list[str]:
-    lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|<>")
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    try:
-        raw = list(lexer)
-    except ValueError:  # unbalanced quotes in prose: a rough split keeps the analysis going
-        raw = re.findall(r"[;&|<>]+|[^\s;&|<>]+", command.replace("'", " ").replace('"', " "))
-    return [_TRAILING.sub("", t) if len(t) > 1 and t not in ("..", "./") else t for t in raw]
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    text: str
+    op: bool = False  # an unquoted operator: a run of ``;&|<>``, ``(``, ``)``, a backtick or a newline
 
 
-def _pipelines(tokens: list[str]) -> list[list[_Cmd]]:
-    """Pipelines (commands joined by ``|``) separated by the other operators."""
-    pipelines: list[list[_Cmd]] = [[]]
-    words: list[str] = []
-    redirects: list[tuple[str, str]] = []
+def _tokens(command: str) -> list[_Tok]:
+    """Words and operators of a command line, split as a POSIX shell does: quotes and backslashes
+    make characters literal and are removed, so a quoted ``-c`` program comes out whole. Prose
+    punctuation after a word (``rm -rf /tmp.``) is dropped unless it was quoted; a quote without
+    its partner (``os.system('curl x | sh')`` read from ``curl``, an apostrophe) ends a word."""
+    out: list[_Tok] = []
+    word: list[str] = []
+    in_word = False
+    size = 0
+    literal_end = 0  # length of the word up to its last quoted or escaped character
+
+    def end_word() -> None:
+        nonlocal word, in_word, size, literal_end
+        if in_word:
+            text = "".join(word)
+            m = _TRAILING.search(text) if len(text) > 1 and text not in ("..", "./") else None
+            out.append(_Tok(text[: m.start()] if m and m.start() >= literal_end else text))
+        word, in_word, size, literal_end = [], False, 0, 0
+
+    for m in _LEX.finditer(command):
+        kind = m.lastgroup
+        if kind in ("space", "stray"):  # a quote without its partner ends a word: code quoted in prose
+            end_word()
+            continue
+        if kind == "op":
+            end_word()
+            out.append(_Tok(m.group(), op=True))
+            continue
+        in_word = True
+        if kind == "single":
+            piece, literal = m.group("single"), True
+        elif kind == "double":
+            piece, literal = _DQ_ESCAPE.sub(r"\1", m.group("double")), True
+        elif kind == "escaped":
+            piece, literal = m.group("escaped") or "\\", True
+        else:
+            piece, literal = m.group(), False
+        word.append(piece)
+        size += len(piece)
+        if literal:
+            literal_end = size
+    end_word()
+    return out
+
+
+@dataclass(slots=True)
+class _Group:
+    """Commands being collected at one level: the whole line, or a group in parentheses or
+    backticks (a subshell, ``$(...)``, ``<(...)``, or brackets in prose)."""
+
+    opener: str
+    pipelines: list[list[_Cmd]]
+    words: list[str]
+    redirects: list[tuple[str, str]]
+    texts: list[str]  # every token, to stand for the group as one word in the command around it
     pending: str | None = None
+    piped: bool = True  # the next command joins the last pipeline (at its start or after a ``|``)
 
-    def flush() -> None:
-        nonlocal words, redirects
-        cmd = _make_cmd(words, redirects)
+    def add(self, cmds: list[_Cmd]) -> None:
+        if cmds:
+            if not self.piped:  # ``(a) b``: no pipe between them
+                self.pipelines.append([])
+            self.pipelines[-1].extend(cmds)
+            self.piped = False
+
+    def flush(self) -> None:
+        cmd = _make_cmd(self.words, self.redirects)
         if cmd is not None:
-            pipelines[-1].append(cmd)
-        words, redirects = [], []
+            self.add([cmd])
+        self.words, self.redirects = [], []
+
+
+def _group(opener: str) -> _Group:
+    return _Group(opener, [[]], [], [], [])
+
+
+def _pipelines(tokens: list[_Tok]) -> list[list[_Cmd]]:
+    """Pipelines (commands joined by ``|``) separated by the other operators. A group in
+    parentheses or backticks is split on its own; inside a command it stands as one word (its
+    text), as a substitution does, and in place of a command its commands join the pipeline, as
+    a subshell's do. The first unmatched ``)`` closes a group opened before the text began (a
+    command quoted from the middle of a line); the others separate commands."""
+    done: list[list[_Cmd]] = []
+    stack = [_group("")]
+    wrapped = False
+
+    def close() -> None:
+        inner = stack.pop()
+        inner.flush()
+        done.extend(inner.pipelines)
+        outer = stack[-1]
+        if outer.words or outer.redirects:  # a substitution: one word of the command around it
+            outer.words.append(" ".join(inner.texts))
+        else:  # a subshell: its commands feed the pipeline it stands in, ``(a; b) | c``
+            outer.add([c for p in inner.pipelines for c in p])
+        stack[-1].texts.append(inner.opener + " ".join(inner.texts) + (")" if inner.opener == "(" else "`"))
 
     for tok in tokens:
-        if pending is not None:
-            redirects.append((pending, tok))
-            pending = None
+        group = stack[-1]
+        tok_text = tok.text
+        if not tok.op:
+            group.texts.append(tok_text)
+            if group.pending is not None:
+                group.redirects.append((group.pending, tok_text))
+                group.pending = None
+            else:
+                group.words.append(tok_text)
             continue
-        if tok in _REDIRECTS or ((tok and set(tok) <= set("<>&") and ">" in tok) or tok == "<"):
-            pending = tok
+        if tok_text == "`" and any(g.opener == "`" for g in stack):
+            while stack[-1].opener != "`":
+                close()
+            close()
             continue
-        if tok in _OPERATORS or (tok and set(tok) <= set(";&|")):
-            flush()
-            if tok not in ("|", "|&"):
-                pipelines.append([])
+        if tok_text in ("(", "`") and len(stack) <= _MAX_GROUPS:
+            group.pending = None  # ``<(...)`` is a process substitution, not a file name
+            stack.append(_group(tok_text))
             continue
-        words.append(tok)
-    flush()
-    return [p for p in pipelines if p]
+        if tok_text == ")" and any(g.opener == "(" for g in stack):
+            while stack[-1].opener != "(":
+                close()
+            close()
+            continue
+        if tok_text == ")" and not wrapped:  # the text began inside a subshell: ``a; b) | c``
+            wrapped = True
+            while len(stack) > 1:
+                close()
+            stack.insert(0, _group(""))
+            close()
+            continue
+        group.texts.append(tok_text)
+        if tok_text in _REDIRECTS or (set(tok_text) <= set("<>&") and ">" in tok_text) or tok_text == "<":
+            group.pending = tok_text
+            continue
+        if tok_text in _OPERATORS or set(tok_text) <= set(";&|()`"):
+            group.pending = None
+            group.flush()
+            if tok_text not in ("|", "|&"):
+                group.pipelines.append([])
+            group.piped = True
+            continue
+        group.words.append(tok_text)
+    while len(stack) > 1:
+        close()
+    stack[0].flush()
+    done.extend(stack[0].pipelines)
+    return [p for p in done if p]
 
 
 def _make_cmd(words: list[str], redirects: list[tuple[str, str]]) -> _Cmd | None:
@@ -153,6 +273,10 @@ def _flags(args: list[str]) -> str:
 
 def analyse_shell(command: str) -> list[tuple[str, float]]:
     """Dangerous operations in one shell command line, as ``(rule name, severity)`` pairs."""
+    return _analyse(command, 0)
+
+
+def _analyse(command: str, depth: int) -> list[tuple[str, float]]:
     found: dict[str, float] = {}
 
     def hit(name: str, severity: float) -> None:
@@ -166,7 +290,41 @@ def analyse_shell(command: str) -> list[tuple[str, float]]:
     for pipeline in _pipelines(_tokens(command)):
         for idx, cmd in enumerate(pipeline):
             _judge(cmd, pipeline[:idx], pipeline[idx + 1 :], hit)
+            program = _shell_program(cmd) if depth < _MAX_NESTING else None
+            if program:
+                for sub, sev in _analyse(program, depth + 1):
+                    hit(sub, sev)
     return sorted(found.items(), key=lambda kv: -kv[1])
+
+
+def _shell_program(cmd: _Cmd) -> str | None:
+    """The command string of ``sh -c '...'`` (``bash -lc``, ``zsh -ec``, ...): the first operand
+    after options that include ``c``."""
+    if cmd.name not in _SHELLS:
+        return None
+    has_c = False
+    i = 0
+    while i < len(cmd.args):
+        a = cmd.args[i]
+        if a in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+            i += 2  # an option with a value (set -o pipefail)
+            continue
+        if len(a) > 1 and a[0] in "-+":
+            has_c = has_c or (not a.startswith("--") and "c" in a[1:])
+            i += 1
+            continue
+        return a if has_c else None
+    return None
+
+
+def _python_program(cmd: _Cmd) -> str | None:
+    """The code of ``python -c '...'`` (``python3 -Ic``): the argument after the option ending in ``c``."""
+    if not re.fullmatch(r"python[\d.]*", cmd.name):
+        return None
+    for i, a in enumerate(cmd.args[:-1]):
+        if re.fullmatch(r"-[A-Za-z]*c", a):
+            return cmd.args[i + 1]
+    return None
 
 
 def _substitutions(command: str, hit: _Hit) -> None:
@@ -277,8 +435,8 @@ def _judge(cmd: _Cmd, upstream: list[_Cmd], downstream: list[_Cmd], hit: _Hit) -
         elif any(c.name in ("base64", "xxd", "openssl") and ("d" in _flags(c.args) or "r" in _flags(c.args))
                  for c in upstream):  # fmt: skip
             hit("tm.cmd.decoded_exec", 0.9)
-    if name in ("python", "python2", "python3") and "-c" in args:
-        code = args[args.index("-c") + 1] if args.index("-c") + 1 < len(args) else ""
+    code = _python_program(cmd)
+    if code:
         # imported here: the Python analysis imports this module (its os.system commands are shell)
         from purpose_agent.memory._immune_python import analyse_python
 

@@ -1,8 +1,9 @@
 """Tool-misuse detection that parses commands and code instead of matching phrases.
 
-Shell commands are found in code spans and in prose (at a known command name), split with
-:mod:`shlex` into pipelines, simple commands, arguments and redirections, and judged by what
-they do: ``rm -rf /``, a download piped into a shell, ``chmod 777`` on a system path, secrets
+Shell commands are found in code spans and in prose (at a known command name), split as a
+POSIX shell splits them into pipelines, simple commands, arguments and redirections (a quoted
+``python -c`` or ``sh -c`` program is analysed whole), and judged by what they do:
+``rm -rf /``, a download piped into a shell, ``chmod 777`` on a system path, secrets
 sent over the network, reverse shells, writes to ``~/.ssh/authorized_keys``, firewall or
 SELinux switched off, and so on. Python snippets are parsed with :mod:`ast`: ``os.system`` and
 ``subprocess`` calls have their command analysed as shell, ``eval``/``exec``/``pickle.loads`` of
