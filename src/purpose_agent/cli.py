@@ -32,8 +32,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from purpose_agent.demo import run_demo
 
     try:
-        return run_demo(args.model, args.task, args.max_steps, args.dir)
-    except ImportError as exc:  # the learning demo's game needs the bench extra (and Java 17)
+        return run_demo(args.model, args.task, args.max_steps, args.dir, args.game)
+    except ImportError as exc:  # the learning demo's questions need the demo extra (textworld: Java 17)
         print(f"error: {exc}", file=sys.stderr)
         print("the coding demo needs no extra: purpose-agent demo --task is_palindrome", file=sys.stderr)
         return 2
@@ -196,17 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(fn=_cmd_models)
     d = sub.add_parser(
         "demo",
-        help="the agent learns a text game from experience (before / learn / lessons / after)",
-        description="Learning demo on TextWorldExpress cookingworld (bench extra, Java 17): a held-out "
-        "game with no memory, training games through the default learning path and its gate, the "
-        "lessons, the held-out game again. --task ID runs the coding demo instead.",
+        help="the agent learns from experience (before / learn / lessons / after)",
+        description="Learning demo on reasoning-gym questions, with Python available: a held-out "
+        "question with no memory, training questions through the default learning path and its gate, "
+        "the lessons, the held-out question again. --game textworld plays TextWorldExpress "
+        "cookingworld instead (Java 17); --task ID runs the coding demo.",
     )
     d.add_argument("--model", default="local")
+    d.add_argument("--game", choices=("questions", "textworld"), default="questions")
     d.add_argument(
         "--task", default=None, help="run the coding demo on this task id instead (e.g. is_palindrome)"
     )
     d.add_argument(
-        "--max-steps", type=int, default=None, help="step limit per run (default: 8 learning, 5 coding)"
+        "--max-steps",
+        type=int,
+        default=None,
+        help="step limit per run (default: 3 questions, 8 textworld, 5 coding)",
     )
     d.add_argument(
         "--dir", default=None, help="where the memory store and traces go (default: a new temp dir)"

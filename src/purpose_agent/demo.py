@@ -1,7 +1,8 @@
 """The demos behind ``purpose-agent demo`` (and ``make demo``).
 
-The default demo shows learning from experience on a text game (TextWorldExpress
-cookingworld, one room; needs the ``bench`` extra and Java 17), in four phases:
+The default demo shows learning from experience on reasoning-gym questions that the agent
+may answer after running Python (``simple_equations``; ``default_plan``), in four phases
+(``textworld_plan`` is the same demo on TextWorldExpress cookingworld, which needs Java 17):
 
 1. **before**: a held-out game is played with no memory (``EVAL_TEST``: nothing is written);
 2. **learn**: a few training games are played through the default learning path,
@@ -12,7 +13,7 @@ cookingworld, one room; needs the ``bench`` extra and Java 17), in four phases:
 4. **after**: the same held-out game again, with what was promoted (``EVAL_TEST`` again; the
    store's bytes are checked to be unchanged), then a before/after table.
 
-The games are fixed (official folds, fixed seeds); the after-play is printed as it happens,
+The games are fixed (the benchmark's splits, fixed seeds); the after-play is printed as it happens,
 whether or not learning helped. ``purpose-agent demo --task is_palindrome`` runs the older
 coding demo (the model writes a function until its unit tests pass).
 """
@@ -166,6 +167,56 @@ def textworld_plan(
         replay_max_steps=replay_max_steps or max_steps,
         train_attempts=train_attempts,
     )
+
+
+def reasoning_plan(
+    family: str,
+    held_out: int,
+    train: Sequence[int],
+    validation: Sequence[int],
+    *,
+    max_steps: int = 3,
+    train_attempts: int = 2,
+) -> DemoPlan:
+    """Demo questions of one reasoning-gym family, answered with ``run_python`` available
+    (``envs.reasoning``, ``python=True``); indices follow the benchmark's splits (train 0-999,
+    validation 1000-1999, test 2000-2999 for seed 0)."""
+    from purpose_agent.envs.reasoning import ReasoningEnvironment
+
+    def make(split: str, index: int) -> Game:
+        env = ReasoningEnvironment(family, index, python=True)
+        return Game(
+            f"{split}-{index}",
+            f"Answer the question correctly: {env.question}",
+            lambda: ReasoningEnvironment(family, index, python=True),
+        )
+
+    return DemoPlan(
+        title=f"reasoning-gym {family}, with Python available",
+        held_out=make("test", held_out),
+        train=tuple(make("train", i) for i in train),
+        validation=tuple(make("dev", i) for i in validation),
+        max_steps=max_steps,
+        replay_max_steps=max_steps,
+        train_attempts=train_attempts,
+    )
+
+
+#: the default demo's questions (reasoning-gym simple_equations, Python available; the
+#: benchmark's splits for seed 0), chosen by measurement with the embedded 1.5B model: with no
+#: memory it computes the held-out question with Python but never answers it (3 steps, 0/1),
+#: and on the benchmark's 5 test questions of this family it solved 0/5; the training question
+#: is solved on its second attempt, whose answer is the bare number the family's scorer wants
+#: (BENCHMARKS.md, "make demo")
+RG_FAMILY = "simple_equations"
+RG_HELD_OUT = 2000
+RG_TRAIN = (0,)
+RG_VALIDATION = (1000, 1001, 1002, 1003)
+
+
+def default_plan(max_steps: int = 3) -> DemoPlan:
+    """The plan of ``make demo`` (see ``RG_FAMILY``)."""
+    return reasoning_plan(RG_FAMILY, RG_HELD_OUT, RG_TRAIN, RG_VALIDATION, max_steps=max_steps)
 
 
 def run_learning_demo(
@@ -352,13 +403,20 @@ def run_demo(
     task_id: str | None = None,
     max_steps: int | None = None,
     workdir: str | Path | None = None,
+    game: str = "questions",
 ) -> int:
-    """``purpose-agent demo``: the learning demo, or the coding demo when ``task_id`` is given.
-    Exit code 0 when every phase completed and the EVAL_TEST plays wrote nothing (whether
-    learning helped is printed, not judged by the exit code)."""
+    """``purpose-agent demo``: the learning demo (``game``: ``"questions"``, the default plan,
+    or ``"textworld"``), or the coding demo when ``task_id`` is given. Exit code 0 when every
+    phase completed and the EVAL_TEST plays wrote nothing (whether learning helped is printed,
+    not judged by the exit code)."""
     if task_id:
         return run_coding_demo(model, task_id, max_steps or 5)
-    plan = textworld_plan(max_steps=max_steps or TWX_MAX_STEPS)
+    if game not in ("questions", "textworld"):
+        raise ValueError(f"unknown demo game {game!r}: choose 'questions' or 'textworld'")
+    if game == "textworld":
+        plan = textworld_plan(max_steps=max_steps or TWX_MAX_STEPS)
+    else:
+        plan = default_plan(max_steps or 3)
     report = run_learning_demo(model, plan=plan, workdir=workdir)
     complete = report.before is not None and report.after is not None
     return 0 if complete and not report.test_writes else 1
@@ -370,6 +428,8 @@ __all__ = [
     "Game",
     "Lesson",
     "Play",
+    "default_plan",
+    "reasoning_plan",
     "run_coding_demo",
     "run_demo",
     "run_learning_demo",

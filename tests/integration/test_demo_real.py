@@ -4,20 +4,18 @@ the EVAL_TEST plays write nothing. Whether learning helps is printed by the demo
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from purpose_agent.demo import run_learning_demo, textworld_plan
+from purpose_agent.demo import default_plan, run_learning_demo
 from purpose_agent.models.local import LocalBackend
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        importlib.util.find_spec("textworld_express") is None or shutil.which("java") is None,
-        reason="needs textworld-express (bench extra) and Java 17",
+        importlib.util.find_spec("reasoning_gym") is None, reason="needs reasoning-gym (demo extra)"
     ),
 ]
 
@@ -29,7 +27,7 @@ CAP_S = 900
 def test_the_learning_demo_completes_on_the_embedded_model(qwen15: LocalBackend, tmp_path: Path) -> None:
     lines: list[str] = []
     t0 = time.perf_counter()
-    report = run_learning_demo(qwen15, plan=textworld_plan(), workdir=tmp_path, out=lines.append)
+    report = run_learning_demo(qwen15, plan=default_plan(), workdir=tmp_path, out=lines.append)
     wall = time.perf_counter() - t0
     text = "\n".join(lines)
     heads = [ln.split()[1] for ln in lines if ln.startswith("== ")]

@@ -217,7 +217,21 @@ def test_cli_demo_keeps_the_coding_demo_and_the_model_option(monkeypatch: pytest
     monkeypatch.setattr("purpose_agent.demo.run_demo", lambda *a: calls.append(a) or 0)
     assert cli.main(["demo", "--model", "local:qwen2.5-coder-0.5b"]) == 0
     assert cli.main(["demo", "--task", "is_palindrome", "--max-steps", "3", "--dir", "d"]) == 0
-    assert calls == [("local:qwen2.5-coder-0.5b", None, None, None), ("local", "is_palindrome", 3, "d")]
+    assert cli.main(["demo", "--game", "textworld"]) == 0
+    assert calls == [
+        ("local:qwen2.5-coder-0.5b", None, None, None, "questions"),
+        ("local", "is_palindrome", 3, "d", "questions"),
+        ("local", None, None, None, "textworld"),
+    ]
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--game", "chess"])
+
+
+def test_run_demo_refuses_an_unknown_game() -> None:
+    from purpose_agent.demo import run_demo
+
+    with pytest.raises(ValueError, match="unknown demo game 'chess'"):
+        run_demo(pa.ScriptedModel([]), game="chess")
 
 
 def test_the_coding_demo_is_still_reachable(capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,3 +279,63 @@ def test_the_shipped_plan_on_the_real_games(tmp_path: Path) -> None:
         assert {m.id for m in store.list(status=MemoryStatus.PROMOTED)} == promoted
     assert rec.digests["4/4"] == rec.digest()
     assert player.calls["critic"] == 0
+
+
+_RG = importlib.util.find_spec("reasoning_gym") is not None
+
+
+class Solver:
+    """The fake actor of the question demo. It runs Python once, then answers. It answers in the
+    scorer's form (the bare number) only for the training question or when a worked example is
+    in its prompt; otherwise it writes "x = N", which the family's scorer marks wrong."""
+
+    def __init__(self, plan: DemoPlan) -> None:
+        self.answers: dict[str, str] = {}
+        for g in (plan.held_out, *plan.train, *plan.validation):
+            env = g.make_env()
+            self.answers[env.question] = str(env.entry["answer"])  # type: ignore[attr-defined]
+        self.train_question = plan.train[0].make_env().question  # type: ignore[attr-defined]
+        self.calls = {"actor": 0, "critic": 0}
+        self.model = pa.FunctionModel(self.reply)
+
+    def reply(self, messages: Sequence[Message], schema: Mapping[str, Any] | None) -> Any:
+        props = _props(schema)
+        if "lessons" in props:
+            return {"lessons": [], "achieved": ""}
+        if "score" in props:
+            self.calls["critic"] += 1
+            return {"evidence": "-", "reason": "-", "score": 5, "confidence": "low"}
+        self.calls["actor"] += 1
+        prompt = "\n".join(m.content for m in messages)
+        last = messages[-1].content
+        question = next(q for q in self.answers if q in last)
+        answer = self.answers[question]
+        if "It printed:" not in last:
+            return {"thought": "compute", "action": "run_python", "params": {"code": f"print({answer})"}}
+        good = EXAMPLES_TITLE in prompt or question == self.train_question
+        return {
+            "thought": "answer",
+            "action": "DONE",
+            "params": {"answer": answer if good else f"x = {answer}"},
+        }
+
+
+@pytest.mark.skipif(not _RG, reason="needs reasoning-gym (demo extra)")
+def test_the_shipped_question_plan_learns_the_answer_form(tmp_path: Path) -> None:
+    """make demo's own questions (simple_equations, Python available), played by the fake
+    solver: the held-out question fails with no memory, the training question's worked example
+    is promoted on four paired wins, and the held-out question is then solved with it."""
+    from purpose_agent.demo import default_plan
+
+    plan = default_plan()
+    assert plan.held_out.name.startswith("test-") and all(g.name.startswith("dev-") for g in plan.validation)
+    assert len(plan.validation) >= 4  # four paired wins are the least evidence that promotes
+    solver = Solver(plan)
+    rec = Recorder(tmp_path)
+    report = run_learning_demo(solver.model, plan=plan, workdir=tmp_path, out=rec)
+    assert report.before is not None and not report.before.success and report.before.memory_ids == ()
+    [promoted] = report.promoted
+    assert promoted.kind == "episodic_case" and (promoted.wins, promoted.losses) == (4, 0)
+    assert report.after is not None and report.after.success and promoted.id in report.after.memory_ids
+    assert "verdict: learning helped" in rec.text
+    assert report.test_writes == [] and solver.calls["critic"] == 0
