@@ -47,8 +47,10 @@ sysdeps: sandbox-deps
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "install PostgreSQL (Debian: sudo apt-get install postgresql)"; exit 1; fi; }
 
-demo: install sandbox-deps
-	$(VENV)/bin/purpose-agent demo
+# the learning demo on the embedded model through llama.cpp's own server (the same model file;
+# measured: it solves the demo's training question, the in-process backend did not, BENCHMARKS.md)
+demo: install install-server sandbox-deps
+	$(VENV)/bin/purpose-agent demo --model local-server
 
 test: install-test
 	$(PY) -m pytest -q

@@ -216,7 +216,9 @@ RG_VALIDATION = (1000, 1001, 1002, 1003)
 
 def default_plan(max_steps: int = 3) -> DemoPlan:
     """The plan of ``make demo`` (see ``RG_FAMILY``)."""
-    return reasoning_plan(RG_FAMILY, RG_HELD_OUT, RG_TRAIN, RG_VALIDATION, max_steps=max_steps)
+    return reasoning_plan(
+        RG_FAMILY, RG_HELD_OUT, RG_TRAIN, RG_VALIDATION, max_steps=max_steps, train_attempts=3
+    )
 
 
 def run_learning_demo(
