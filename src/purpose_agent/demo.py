@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from purpose_agent._demo_report import (
     Collector,
@@ -53,6 +54,8 @@ from purpose_agent.models.base import Backend
 from purpose_agent.models.registry import resolve_backend
 
 Out = Callable[[str], None]
+#: the folds a demo's games come from (TextWorldExpress's own names)
+Split = Literal["train", "dev", "test"]
 
 
 def _print(text: str) -> None:
@@ -158,14 +161,28 @@ def textworld_plan(
         env.reset()  # reads the task description (milliseconds)
         return Game(f"{fold}-{seed}", env.task_description, lambda: tw.TextWorldExpressEnvironment(spec))
 
+    return _from_splits(
+        f"TextWorldExpress {game} ({settings})", make, held_out, train, validation,
+        max_steps=max_steps, replay_max_steps=replay_max_steps or max_steps, train_attempts=train_attempts,
+    )  # fmt: skip
+
+
+def _from_splits(
+    title: str,
+    make: Callable[[Split, int], Game],
+    held_out: int,
+    train: Sequence[int],
+    validation: Sequence[int],
+    **limits: int,
+) -> DemoPlan:
+    """A plan of ``make(split, index)`` games: the held-out one from test, the others from
+    train and dev."""
     return DemoPlan(
-        title=f"TextWorldExpress {game} ({settings})",
+        title=title,
         held_out=make("test", held_out),
-        train=tuple(make("train", s) for s in train),
-        validation=tuple(make("dev", s) for s in validation),
-        max_steps=max_steps,
-        replay_max_steps=replay_max_steps or max_steps,
-        train_attempts=train_attempts,
+        train=tuple(make("train", i) for i in train),
+        validation=tuple(make("dev", i) for i in validation),
+        **limits,
     )
 
 
@@ -183,7 +200,7 @@ def reasoning_plan(
     validation 1000-1999, test 2000-2999 for seed 0)."""
     from purpose_agent.envs.reasoning import ReasoningEnvironment
 
-    def make(split: str, index: int) -> Game:
+    def make(split: Split, index: int) -> Game:
         env = ReasoningEnvironment(family, index, python=True)
         return Game(
             f"{split}-{index}",
@@ -191,15 +208,10 @@ def reasoning_plan(
             lambda: ReasoningEnvironment(family, index, python=True),
         )
 
-    return DemoPlan(
-        title=f"reasoning-gym {family}, with Python available",
-        held_out=make("test", held_out),
-        train=tuple(make("train", i) for i in train),
-        validation=tuple(make("dev", i) for i in validation),
-        max_steps=max_steps,
-        replay_max_steps=max_steps,
-        train_attempts=train_attempts,
-    )
+    return _from_splits(
+        f"reasoning-gym {family}, with Python available", make, held_out, train, validation,
+        max_steps=max_steps, replay_max_steps=max_steps, train_attempts=train_attempts,
+    )  # fmt: skip
 
 
 #: the default demo's questions (reasoning-gym simple_equations, Python available; the
