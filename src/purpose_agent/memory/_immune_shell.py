@@ -191,6 +191,12 @@ def _pipelines(tokens: list[_Tok]) -> list[list[_Cmd]]:
             outer.add([c for p in inner.pipelines for c in p])
         stack[-1].texts.append(inner.opener + " ".join(inner.texts) + (")" if inner.opener == "(" else "`"))
 
+    def close_through(opener: str) -> None:
+        """Close the groups inside the innermost one opened by ``opener``, then that one."""
+        while stack[-1].opener != opener:
+            close()
+        close()
+
     for tok in tokens:
         group = stack[-1]
         tok_text = tok.text
@@ -203,18 +209,14 @@ def _pipelines(tokens: list[_Tok]) -> list[list[_Cmd]]:
                 group.words.append(tok_text)
             continue
         if tok_text == "`" and any(g.opener == "`" for g in stack):
-            while stack[-1].opener != "`":
-                close()
-            close()
+            close_through("`")
             continue
         if tok_text in ("(", "`") and len(stack) <= _MAX_GROUPS:
             group.pending = None  # ``<(...)`` is a process substitution, not a file name
             stack.append(_group(tok_text))
             continue
         if tok_text == ")" and any(g.opener == "(" for g in stack):
-            while stack[-1].opener != "(":
-                close()
-            close()
+            close_through("(")
             continue
         if tok_text == ")" and not wrapped:  # the text began inside a subshell: ``a; b) | c``
             wrapped = True
