@@ -201,10 +201,10 @@ def reasoning_plan(
     from purpose_agent.envs.reasoning import ReasoningEnvironment
 
     def make(split: Split, index: int) -> Game:
-        env = ReasoningEnvironment(family, index, python=True)
+        question = ReasoningEnvironment(family, index).question  # the text only: no sandbox
         return Game(
             f"{split}-{index}",
-            f"Answer the question correctly: {env.question}",
+            f"Answer the question correctly: {question}",
             lambda: ReasoningEnvironment(family, index, python=True),
         )
 
@@ -224,9 +224,10 @@ RG_FAMILY = "simple_equations"
 RG_HELD_OUT = 2000
 RG_TRAIN = (0,)
 RG_VALIDATION = (1000, 1001, 1002, 1003)
+RG_MAX_STEPS = 3
 
 
-def default_plan(max_steps: int = 3) -> DemoPlan:
+def default_plan(max_steps: int = RG_MAX_STEPS) -> DemoPlan:
     """The plan of ``make demo`` (see ``RG_FAMILY``)."""
     return reasoning_plan(
         RG_FAMILY, RG_HELD_OUT, RG_TRAIN, RG_VALIDATION, max_steps=max_steps, train_attempts=3
@@ -430,7 +431,7 @@ def run_demo(
     if game == "textworld":
         plan = textworld_plan(max_steps=max_steps or TWX_MAX_STEPS)
     else:
-        plan = default_plan(max_steps or 3)
+        plan = default_plan(max_steps or RG_MAX_STEPS)
     report = run_learning_demo(model, plan=plan, workdir=workdir)
     complete = report.before is not None and report.after is not None
     return 0 if complete and not report.test_writes else 1
