@@ -84,9 +84,10 @@ FULL = {
         OrchestratorSettings(actor_max_tokens=192, train_attempts=2, units_per_gate=3, candidates_per_gate=4),
         ("leg_counting",),
     ),
-    # one-answer questions where the actor may run Python first (up to 2 runs, then answer)
+    # one-answer questions where the actor may run Python first (up to 2 runs, then answer);
+    # 4 dev questions per family, since the gate replays a lesson on its own family first
     "reasoning-python": Plan(
-        Size(train=3, validation=2, test=5, max_steps=3),
+        Size(train=3, validation=4, test=5, max_steps=3),
         1,
         OrchestratorSettings(actor_max_tokens=256, train_attempts=2, units_per_gate=2, candidates_per_gate=2),
         PY_FAMILIES,

@@ -40,7 +40,9 @@ from purpose_agent.loop.attempts import ATTEMPT
 from purpose_agent.loop.engine import Engine
 from purpose_agent.loop.settings import CriticSettings, TraceSettings
 from purpose_agent.memory.evidence import UnitRun
+from purpose_agent.memory.sources import task_of
 from purpose_agent.memory.store import MemoryStore
+from purpose_agent.memory.types import Memory, jaccard
 from purpose_agent.models.base import Backend, run_sync
 
 #: (environment, memory hook) -> the Orchestrator a validation run uses
@@ -165,6 +167,18 @@ class ValidationReplay:
 
     def units(self) -> list[str]:
         return list(self._index())
+
+    def units_for(self, memory: Memory) -> list[str]:
+        """The units, those whose task is most like the lesson's own task first (token Jaccard
+        of the purposes; ties keep the order of :meth:`units`). A gate replays a few units at a
+        time, so it spends them where the lesson can make a difference: a worked example for
+        one kind of question is tried on questions of that kind before any other."""
+        about = task_of(memory)
+        ranked = sorted(
+            enumerate(self._index().items()),
+            key=lambda item: (-jaccard(about, item[1][1][0].purpose), item[0]),
+        )
+        return [key for _, (key, _) in ranked]
 
     def _orchestrator(self, task: ReplayTask, env: Environment, hook: Any) -> Engine:
         factory = task.make_orchestrator or self.make_orchestrator

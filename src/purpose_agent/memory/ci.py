@@ -128,7 +128,8 @@ class MemoryCI:
     can reach a prompt), the unit and its seed, so they are shared by all candidates and kept
     across gates (``baselines``) until a promotion, rollback or utility update changes that
     state; a replay with ``run_unit`` is run one unit at a time, at most ``units_per_gate`` new
-    units (None: all units not yet seen), and stops as soon as the rule decides, or at a tie
+    units (None: all units not yet seen), the units most like the lesson's task first when the
+    replay ranks them (``units_for(memory)``, as ``ValidationReplay`` does), and stops as soon as the rule decides, or at a tie
     once the units left in this gate cannot decide it.
     """
 
@@ -292,7 +293,9 @@ class MemoryCI:
         no_gt: list[str],
     ) -> bool:
         replay = self.replay
-        todo = [u for u in replay.units() if u not in seen]  # type: ignore[union-attr]
+        rank = getattr(replay, "units_for", None)  # the units most like the lesson's task first
+        units = rank(self.store.get(memory_id)) if callable(rank) else replay.units()  # type: ignore[union-attr]
+        todo = [u for u in units if u not in seen]
         if self.units_per_gate is not None:
             todo = todo[: self.units_per_gate]
         promoted = self._promoted()

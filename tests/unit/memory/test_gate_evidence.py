@@ -272,3 +272,64 @@ def test_recorded_baselines_of_another_model_are_not_reused(store: MemoryStore) 
     replay.llm = pa.FunctionModel(lambda m, s: "x", name="model-b")  # type: ignore[attr-defined]
     MemoryCI(store, replay).process([store.add("Lesson two: this helps with {y}", K.SKILL_CARD)])
     assert replay.baselines() == ["a", "a"]
+
+
+def _capital_env(city: str) -> Any:
+    def make(seed: int) -> pa.Environment:
+        return pa.SimpleEnvironment(
+            outcome_fn=lambda s: None if "answer" not in s.data else float(s.data["answer"] == city)
+        )
+
+    return make
+
+
+def test_the_gate_replays_a_lesson_on_the_tasks_most_like_its_own_first(tmp_path: Path) -> None:
+    """Validation tasks of another kind come first in the list; the lesson cannot help there
+    (a tie both ways), and after one tie the 3 units left in the gate could not decide it.
+    Ranked by task similarity, the gate spends its 4 units on the capital-of-France questions
+    and promotes on 4 wins."""
+    store = MemoryStore(tmp_path / "m.sqlite", embedder=None)
+    actor = pa.FunctionModel(_actor)
+    others = [
+        ReplayTask(f"Capital of Germany? ({i})", _capital_env("Berlin"), key=f"de{i}") for i in range(3)
+    ]
+    france = [ReplayTask(f"Capital of France? ({i})", _capital_env("Paris"), key=f"fr{i}") for i in range(4)]
+    replay = ValidationReplay(store, actor, [*others, *france])
+    mid = store.add("For capital questions about France: e.g. Paris for France.", K.SKILL_CARD)
+    assert replay.units_for(store.get(mid))[:4] == ["fr0#0", "fr1#0", "fr2#0", "fr3#0"]
+    assert replay.units()[:3] == ["de0#0", "de1#0", "de2#0"]  # the given order is unchanged
+    d = MemoryCI(store, replay, units_per_gate=4).process([mid])[0]
+    assert (d.action, d.wins, d.losses, d.ties) == ("promoted", 4, 0, 0)
+    assert sorted(past_evidence(store, mid).by_key) == ["fr0#0", "fr1#0", "fr2#0", "fr3#0"]
+
+    # the same gate on a replay that does not rank its units: the first unit is a tie, and
+    # the 3 left cannot decide it, so the lesson stays quarantined
+    class Unranked:
+        def __init__(self, inner: ValidationReplay) -> None:
+            self.inner = inner
+
+        def units(self) -> list[str]:
+            return self.inner.units()
+
+        def run_unit(self, key: str, include: Sequence[str], exclude: Sequence[str]) -> UnitRun:
+            return self.inner.run_unit(key, include, exclude)
+
+    other = store.add("For capital questions about France: Paris is the answer for France.", K.SKILL_CARD)
+    d2 = MemoryCI(store, Unranked(replay), units_per_gate=4).process([other])[0]
+    assert (d2.action, d2.ties, d2.pairs) == ("deferred", 1, 1)
+
+
+def test_a_grounded_lessons_task_is_read_from_its_meta() -> None:
+    from purpose_agent.memory.sources import task_of
+    from purpose_agent.memory.types import Memory
+
+    case = Memory(
+        "m1", K.EPISODIC_CASE, "Worked example ...", S.CANDIDATE, meta={"case": {"task": "Solve {a}x = {b}"}}
+    )
+    fail = Memory("m2", K.FAILURE_PATTERN, "In ...", S.CANDIDATE, meta={"failure": {"task": "Cook {dish}"}})
+    plain = Memory("m3", K.SKILL_CARD, "Always check units.", S.CANDIDATE)
+    assert [task_of(m) for m in (case, fail, plain)] == [
+        "Solve {a}x = {b}",
+        "Cook {dish}",
+        "Always check units.",
+    ]

@@ -33,6 +33,7 @@ from purpose_agent.memory.sources._records import (
     procedure_of,
     prompt_lines,
     record_of,
+    task_of,
 )
 from purpose_agent.memory.sources.cases import (
     ANY,
@@ -156,4 +157,5 @@ __all__ = [
     "procedure_of",
     "prompt_lines",
     "record_of",
+    "task_of",
 ]

@@ -334,6 +334,17 @@ def filled_text(memory: Memory, purpose: str) -> str:
     return memory.text
 
 
+def task_of(memory: Memory) -> str:
+    """The task a grounded lesson was learned on (the task pattern in its meta: worked example,
+    procedure, failure pattern or progress fragment), else the lesson's own text."""
+    if isinstance(memory.meta, Mapping):
+        for key in (CASE, PROCEDURE, FAILURE, FRAGMENT):
+            data = memory.meta.get(key)
+            if isinstance(data, Mapping) and isinstance(data.get("task"), str) and data["task"]:
+                return str(data["task"])
+    return memory.text
+
+
 def record_of(memory: Memory) -> Case | Procedure | None:
     return case_of(memory) or procedure_of(memory)
 
