@@ -11,13 +11,7 @@ import pytest
 import purpose_agent as pa
 from purpose_agent.models.local import LocalBackend
 
-pytestmark = [
-    pytest.mark.integration,
-    # Not passing yet on the 1.5B model (issue 13 stays open): in the quick start the coder put the
-    # whole function on one line, so the tester's 6 tests failed to load, and one team run takes
-    # 4-8 minutes on 2 cores; the Vault and Flow tests below have not been run on the real model.
-    pytest.mark.skip(reason="user-layer real-model tests not passing yet (issue 13 open); not counted"),
-]
+pytestmark = pytest.mark.integration
 
 
 def test_the_quick_start_runs_as_written_and_the_taught_lesson_shapes_the_next_run(

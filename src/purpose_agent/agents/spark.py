@@ -28,11 +28,11 @@ from typing import Any
 from purpose_agent.agents._roles import ROLES, Role, open_store
 from purpose_agent.agents.result import Cost, RunResult, Turn, output_of
 from purpose_agent.core.environment import Environment, SimpleEnvironment
-from purpose_agent.core.types import State, TaskResult
+from purpose_agent.core.types import Action, State, TaskResult
 from purpose_agent.errors import ConfigurationError
 from purpose_agent.loop.learning import Learning
 from purpose_agent.loop.orchestrator import Orchestrator
-from purpose_agent.loop.settings import ActorSettings, TraceSettings
+from purpose_agent.loop.settings import ActorSettings, CriticSettings, TraceSettings
 from purpose_agent.memory.ci import Decision, MemoryCI
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.base import Backend, run_sync
@@ -44,13 +44,33 @@ __all__ = ["Check", "Spark"]
 Check = Callable[[str], bool | float]
 
 
+#: the head of a plain task's state once a tool has returned: a small model otherwise keeps
+#: calling the tool (a 1.5B model searched the same documents 4 times with the answer in view)
+RESULTS_HEAD = "Tool results so far. When they answer the task, finish now: DONE with the answer."
+
+
 class AnswerEnvironment(SimpleEnvironment):
     """The environment of a plain task: the answer is DONE's ``answer``; ``check`` (optional)
-    is its ground truth."""
+    is its ground truth. The state lists what the tools returned, a result already shown once
+    as ``(the same result as before)``."""
 
     def __init__(self, check: Check | None = None) -> None:
         super().__init__(initial_state=State({}, "Nothing done yet."))
         self.check = check
+
+    def observe_tool(self, action: Action, result: Any, state: State) -> State:
+        ok = getattr(result, "ok", True)
+        output = str(getattr(result, "output", "") if ok else f"ERROR: {getattr(result, 'error', '')}")
+        earlier = list(state.data.get("tool_results", []))
+        entry = {"tool": action.name, "ok": ok, "output": output[:2000]}
+        lines = [RESULTS_HEAD]
+        shown: set[tuple[str, str]] = set()
+        for r in [*earlier, entry]:
+            key = (str(r["tool"]), str(r["output"]))
+            text = "(the same result as before)" if key in shown else key[1][:1000]
+            shown.add(key)
+            lines.append(f"[{key[0]}] {text}")
+        return State({**state.data, "tool_results": [*earlier, entry]}, "\n".join(lines))
 
     def outcome(self, state: State) -> float | None:
         if self.check is None or "answer" not in state.data:
@@ -140,7 +160,9 @@ class Spark:
         return text + (f"\n\n{context.strip()}" if context.strip() else "")
 
     def orchestrator(self, environment: Environment) -> Orchestrator:
-        """The kernel loop this Spark runs in ``environment``: its model, tools, critic, memory."""
+        """The kernel loop this Spark runs in ``environment``: its model, tools, critic, memory.
+        A state whose environment reports ground truth (tests passed, a checked answer) is scored
+        from it, Φ = 10·outcome, with no critic call; the critic scores every other state."""
         return Orchestrator(
             self.llm,
             environment,
@@ -149,6 +171,7 @@ class Spark:
             memory=self.store,
             learning=self.learning,
             actor=ActorSettings(max_tokens=self.max_tokens),
+            critic=CriticSettings(ground_truth_phi=True),
             trace=TraceSettings(directory=Path(self.trace_dir) if self.trace_dir is not None else None),
         )
 

@@ -84,6 +84,18 @@ def test_without_a_check_the_critic_decides(tmp_path: Path) -> None:
     assert "decided by critic" in str(good) and good.trace_path and Path(good.trace_path).exists()
 
 
+def test_ground_truth_scores_phi_where_there_is_one(tmp_path: Path) -> None:
+    """With a check, Φ is 10·outcome (the critic, which would say 2 here, is not asked about a
+    state with ground truth), so a success never prints beside a critic's Φ of 0."""
+    store = pa.MemoryStore(tmp_path / "s.sqlite", embedder=None)
+    fake = Fake(lambda p, a, t: done("x"), score=2)
+    right = pa.Spark("r", model=fake.model, memory=store).run("Say x", check=lambda a: a == "x")
+    wrong = pa.Spark("w", model=fake.model, memory=store).run("Say y", check=lambda a: a == "y")
+    assert right.success and right.decided_by == "ground_truth" and right.phi == 10.0
+    assert not wrong.success and wrong.phi == 0.0
+    assert "Φ=10.0" in str(right)
+
+
 def test_tools_are_offered_and_run_by_the_kernel(tmp_path: Path) -> None:
     def word_count(text: str) -> int:
         """Count the words in a text."""
@@ -103,6 +115,35 @@ def test_tools_are_offered_and_run_by_the_kernel(tmp_path: Path) -> None:
     )
     result = spark.run("How many words in 'one two three'?", check=lambda a: a.startswith("3"))
     assert result.success and result.output == "3 words" and result.steps == 2
+
+
+def test_tool_results_replace_the_empty_state_and_repeats_are_marked(tmp_path: Path) -> None:
+    """After a tool returns, the state shows its results under a line that says to finish with
+    DONE once they answer the task ("Nothing done yet." is gone); the same result again is
+    shown as such, not pasted twice."""
+
+    def lookup(query: str) -> str:
+        """Look a fact up."""
+        return "Refunds are paid within 14 days."
+
+    def actor(prompt: str, actions: list[str], turn: int) -> dict[str, Any]:
+        if turn < 2:
+            return {"thought": "look", "action": "lookup", "params": {"query": f"refunds {turn}"}}
+        return done("14 days")
+
+    fake = Fake(actor, score=5)
+    spark = pa.Spark(
+        "l",
+        model=fake.model,
+        tools=[pa.FunctionTool.from_function(lookup)],
+        memory=pa.MemoryStore(tmp_path / "s.sqlite", embedder=None),
+    )
+    result = spark.run("Within how many days are refunds paid?", check=lambda a: "14" in a)
+    assert result.success and result.steps == 3
+    last = fake.prompts[-1].split("OBSERVATION")[-1]  # the latest observation: the current state
+    assert "Nothing done yet." not in last
+    assert "finish now: DONE with the answer" in last
+    assert last.count("Refunds are paid within 14 days.") == 1 and "(the same result as before)" in last
 
 
 def test_a_spark_runs_in_an_environment_of_your_own(tmp_path: Path) -> None:
