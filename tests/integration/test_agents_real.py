@@ -51,7 +51,8 @@ def test_a_vault_backed_spark_answers_from_a_directory(tmp_path: Path, qwen15: L
         check=lambda answer: "14" in answer,
     )
     print(result)
-    assert result.success and "14" in result.output
+    # it answered (DONE), and the check judged the answer: not a critic's Φ after the search
+    assert result.decided_by == "ground_truth" and result.success and "14" in result.output
     assert result.trace_path and "search_documents" in Path(result.trace_path).read_text()  # it searched
 
 

@@ -51,8 +51,11 @@ RESULTS_HEAD = "Tool results so far. When they answer the task, finish now: DONE
 
 class AnswerEnvironment(SimpleEnvironment):
     """The environment of a plain task: the answer is DONE's ``answer``; ``check`` (optional)
-    is its ground truth. The state lists what the tools returned, a result already shown once
-    as ``(the same result as before)``."""
+    is its ground truth. The run ends with the answer (a high Φ on the way does not end it).
+    The state lists what the tools returned, a result already shown once as
+    ``(the same result as before)``."""
+
+    answer_ends_run = True
 
     def __init__(self, check: Check | None = None) -> None:
         super().__init__(initial_state=State({}, "Nothing done yet."))

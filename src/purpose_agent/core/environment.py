@@ -51,7 +51,13 @@ DONE_SPEC = ActionSpec(
 
 
 class Environment(abc.ABC):
-    """Subclass and implement ``execute``; the rest has defaults."""
+    """Subclass and implement ``execute``; the rest has defaults.
+
+    ``answer_ends_run``: the task ends with an answer (DONE), so a high Φ on a state before it
+    does not end the run (the default lets a trusted Φ ≥ threshold stop a run that has no
+    ground truth, which for a question would leave it without an answer)."""
+
+    answer_ends_run: bool = False
 
     @abc.abstractmethod
     def execute(self, action: Action, state: State) -> State:

@@ -348,7 +348,11 @@ class Engine(SettingsView, Recording):
             return "terminal"
         if outcome is not None and outcome >= self.success_outcome:
             return "solved"
-        if outcome is None and self._phi_success(run.phi, run.weight):
+        if (
+            outcome is None
+            and self._phi_success(run.phi, run.weight)
+            and not self.environment.answer_ends_run
+        ):
             return "phi_threshold"
         if self.loop_patience is not None and run.stale_streak >= self.loop_patience:
             return "loop"

@@ -118,8 +118,9 @@ def test_tools_are_offered_and_run_by_the_kernel(tmp_path: Path) -> None:
 
 
 def test_tool_results_replace_the_empty_state_and_repeats_are_marked(tmp_path: Path) -> None:
-    """After a tool returns, the state shows its results under a line that says to finish with
-    DONE once they answer the task ("Nothing done yet." is gone); the same result again is
+    """The run ends with the answer, not at the critic's Φ = 10 after the first search. After a
+    tool returns, the state shows its results under a line that says to finish with DONE once
+    they answer the task ("Nothing done yet." is gone); the same result again is
     shown as such, not pasted twice."""
 
     def lookup(query: str) -> str:
@@ -131,7 +132,7 @@ def test_tool_results_replace_the_empty_state_and_repeats_are_marked(tmp_path: P
             return {"thought": "look", "action": "lookup", "params": {"query": f"refunds {turn}"}}
         return done("14 days")
 
-    fake = Fake(actor, score=5)
+    fake = Fake(actor, score=10)  # a sure critic does not end the run before the answer
     spark = pa.Spark(
         "l",
         model=fake.model,

@@ -103,6 +103,26 @@ def test_without_ground_truth_phi_threshold_decides() -> None:
     assert result.final_state.data["answer"] == "Paris"
 
 
+def test_a_high_phi_ends_a_run_early_unless_the_environment_ends_with_an_answer() -> None:
+    """A trusted Φ ≥ threshold stops a run without ground truth ("phi_threshold"); an
+    environment whose task ends with an answer keeps going to DONE."""
+    note = {"thought": "look", "action": "note", "params": {}}
+    answer = {"thought": "answer", "action": "DONE", "params": {"answer": "Paris"}}
+    sure = {"evidence": "-", "reason": "-", "score": 10, "confidence": "high"}
+
+    class Question(pa.SimpleEnvironment):
+        answer_ends_run = True
+
+    runs = {}
+    for env in (pa.SimpleEnvironment(), Question()):
+        actor, critic = pa.ScriptedModel([note, answer]), pa.ScriptedModel([{**sure, "score": 0}, sure, sure])
+        orch = pa.Orchestrator(actor, env, ["note"], critic_llm=critic)
+        runs[env.answer_ends_run] = orch.run_task("Name the capital of France")
+    assert (runs[False].stop_reason, len(runs[False].steps)) == ("phi_threshold", 1)
+    assert (runs[True].stop_reason, len(runs[True].steps)) == ("done", 2)
+    assert runs[True].final_state.data["answer"] == "Paris" and runs[True].success
+
+
 def test_malformed_model_output_never_crashes_the_loop() -> None:
     actor = pa.ScriptedModel(
         [
