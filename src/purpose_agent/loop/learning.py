@@ -65,6 +65,7 @@ from purpose_agent.memory.ci import Decision, MemoryCI
 from purpose_agent.memory.distiller import resolve_teacher as resolve_teacher
 from purpose_agent.memory.events import MemoryGated
 from purpose_agent.memory.evidence import GateRule, past_evidence
+from purpose_agent.memory.sources import EXPERIENCE
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import MemoryKind, MemoryStatus
 from purpose_agent.models.base import Backend, run_sync
@@ -231,7 +232,10 @@ class Learner:
 
         1. waiting candidates whose evidence so far leans their way (wins > losses, no decision
            yet): they are the closest to a promotion, so they get the units first;
-        2. the new candidates (``new_ids``, then any other not yet scanned);
+        2. the new candidates (``new_ids``, then any other not yet scanned), the ones grounded
+           in the runs themselves (``made_by="experience"``: worked examples, procedures,
+           failure patterns) before a model's free text (ExpeL found free-text reflections
+           lowering success where trajectories raised it);
         3. the other waiting candidates, least recently gated first.
 
         A waiting candidate is only replayed when the units it has not seen could still decide
@@ -243,6 +247,7 @@ class Learner:
         fresh += [
             mid for mid, m in waiting.items() if m.status is MemoryStatus.CANDIDATE and mid not in fresh
         ]
+        fresh.sort(key=lambda mid: waiting[mid].made_by != EXPERIENCE)  # stable: grounded first
         leaning: list[tuple[int, float, str]] = []
         rest: list[tuple[float, int, float, str]] = []
         for mid, m in waiting.items():

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from purpose_agent._text import BM25, tokenize
 from purpose_agent.core.environment import Environment
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import Action, Score, State
@@ -42,11 +44,19 @@ from purpose_agent.loop.settings import CriticSettings, TraceSettings
 from purpose_agent.memory.evidence import UnitRun
 from purpose_agent.memory.sources import task_of
 from purpose_agent.memory.store import MemoryStore
-from purpose_agent.memory.types import Memory, jaccard
+from purpose_agent.memory.types import Memory
 from purpose_agent.models.base import Backend, run_sync
 
 #: (environment, memory hook) -> the Orchestrator a validation run uses
 OrchestratorFactory = Callable[[Environment, Any], Engine]
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def _terms(text: str) -> list[str]:
+    """The words that tell one kind of task from another: no placeholder, number or letter."""
+    return [t for t in tokenize(_PLACEHOLDER.sub(" ", text)) if len(t) > 1 and not t.isdigit()]
 
 
 @dataclass(frozen=True)
@@ -169,16 +179,19 @@ class ValidationReplay:
         return list(self._index())
 
     def units_for(self, memory: Memory) -> list[str]:
-        """The units, those whose task is most like the lesson's own task first (token Jaccard
-        of the purposes; ties keep the order of :meth:`units`). A gate replays a few units at a
+        """The units, those whose task is most like the lesson's own task first (BM25 of the
+        lesson's task against the units' purposes: a word every task shares counts for little;
+        numbers, single letters and placeholders are left out; ties keep the order of
+        :meth:`units`). A gate replays a few units at a
         time, so it spends them where the lesson can make a difference: a worked example for
         one kind of question is tried on questions of that kind before any other."""
-        about = task_of(memory)
-        ranked = sorted(
-            enumerate(self._index().items()),
-            key=lambda item: (-jaccard(about, item[1][1][0].purpose), item[0]),
-        )
-        return [key for _, (key, _) in ranked]
+        index = list(self._index().items())
+        bm25: BM25[int] = BM25()
+        for i, (_, (task, _)) in enumerate(index):
+            bm25.add(i, _terms(task.purpose))
+        score = bm25.scores(_terms(task_of(memory)))
+        ranked = sorted(range(len(index)), key=lambda i: (-score.get(i, 0.0), i))
+        return [index[i][0] for i in ranked]
 
     def _orchestrator(self, task: ReplayTask, env: Environment, hook: Any) -> Engine:
         factory = task.make_orchestrator or self.make_orchestrator

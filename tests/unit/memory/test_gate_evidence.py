@@ -244,6 +244,13 @@ def test_the_learner_replays_at_most_its_budget_and_the_leaning_candidates_first
     chosen = wide.pending([ids[0]], replay.units())
     assert sorted(chosen) == sorted([*ids, new]) and chosen[0] == ids[0]
     store.close()
+    # among new candidates, those grounded in the runs go before a model's free text
+    other = make_store(tmp_path / "g.db")
+    free = other.add("Free text: this helps with {thing5}", K.SKILL_CARD, made_by="distiller")
+    grounded = other.add("Grounded: this helps with {thing6}", K.SKILL_CARD, made_by="experience")
+    one = Learner(other, pa.Learning(candidates_per_gate=1))
+    assert one.pending([free, grounded], replay.units()) == [grounded]
+    other.close()
 
 
 def test_a_new_gate_in_another_process_reuses_the_recorded_baselines(store: MemoryStore) -> None:
@@ -333,3 +340,28 @@ def test_a_grounded_lessons_task_is_read_from_its_meta() -> None:
         "Cook {dish}",
         "Always check units.",
     ]
+
+
+def test_units_are_ranked_by_the_words_that_tell_kinds_of_task_apart(tmp_path: Path) -> None:
+    """reasoning-gym purposes share "Answer the question correctly"; the abstraction of a failed
+    run had turned "Solve" into {obj1}. With the run's entities filled back in (its meta keeps
+    them), the equation questions come first; numbers and the variable letter do not count."""
+    from purpose_agent.memory.sources import task_of
+    from purpose_agent.memory.types import Memory
+
+    head = "Answer the question correctly: "
+    purposes = [f"{head}Calculate 12 + 7 * 3", f"{head}Calculate 4 * 5", f"{head}Solve for m: 3*m = 12",
+                f"{head}Solve for b: 7*b = 98"]  # fmt: skip
+    store = MemoryStore(tmp_path / "m.sqlite", embedder=None)
+    replay = ValidationReplay(
+        store, pa.FunctionModel(_actor), [ReplayTask(p, _env, key=f"u{i}") for i, p in enumerate(purposes)]
+    )
+    pattern = f"{head}{{obj1}} for e: {{num1}}*e = {{num2}}"
+    lesson = Memory(
+        "m1", K.FAILURE_PATTERN, "In ...", S.QUARANTINED,
+        meta={"failure": {"task": pattern, "bindings": {"obj1": "Solve", "num1": "98", "num2": "1218"}}},
+    )  # fmt: skip
+    assert task_of(lesson) == f"{head}Solve for e: 98*e = 1218"
+    assert replay.units_for(lesson)[:2] == ["u2#0", "u3#0"]
+    arithmetic = Memory("m2", K.SKILL_CARD, "To calculate an expression, run it in Python.", S.QUARANTINED)
+    assert replay.units_for(arithmetic)[:2] == ["u0#0", "u1#0"]

@@ -66,6 +66,10 @@ def test_a_score_that_fell_becomes_a_failure_pattern(tmp_path):
     meta = f.meta["failure"]
     assert meta["evidence"] == "fell" and (meta["before"], meta["after"]) == (0.5, 0.2)
     assert meta["action"] == {"action": "eat {obj1}"} and meta["fix"] is None
+    assert meta["bindings"] == {
+        "room1": "kitchen",
+        "obj1": "coin",
+    }  # the run's entities, so task_of can fill them back
 
 
 def test_tests_going_from_k_passing_to_fewer_with_the_fix_that_recovered(tmp_path):

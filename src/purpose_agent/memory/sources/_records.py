@@ -335,12 +335,17 @@ def filled_text(memory: Memory, purpose: str) -> str:
 
 
 def task_of(memory: Memory) -> str:
-    """The task a grounded lesson was learned on (the task pattern in its meta: worked example,
-    procedure, failure pattern or progress fragment), else the lesson's own text."""
+    """The task a grounded lesson was learned on: the task pattern in its meta (worked example,
+    procedure, failure pattern or progress fragment) with the run's own entities filled back
+    in where the meta keeps them, else the lesson's own text. (A pattern alone can hide the
+    very word that tells one kind of task from another: "Solve" became "{obj1}".)"""
     if isinstance(memory.meta, Mapping):
         for key in (CASE, PROCEDURE, FAILURE, FRAGMENT):
             data = memory.meta.get(key)
             if isinstance(data, Mapping) and isinstance(data.get("task"), str) and data["task"]:
+                bindings = data.get("bindings")
+                if isinstance(bindings, Mapping):
+                    return fill(str(data["task"]), {str(k): str(v) for k, v in bindings.items()})
                 return str(data["task"])
     return memory.text
 

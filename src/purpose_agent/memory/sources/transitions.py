@@ -160,6 +160,7 @@ def lessons(result: TaskResult, store: MemoryStore | None = None) -> list[Lesson
         fb = ab.apply(fb_raw) if fb_raw else None
         base = {
             "task": task,
+            "bindings": dict(ab.bindings),  # the run's own entities: task_of reads the task back
             "situation": sit,
             "action": act,
             "before": t.before,
