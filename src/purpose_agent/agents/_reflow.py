@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from purpose_agent.core.environment import ActionSpec, Environment
 from purpose_agent.core.types import Action, State
 
-__all__ = ["ReflowingEnvironment", "reflow"]
+__all__ = ["ReflowingEnvironment", "reflow", "repair"]
 
 _HEADERS = frozenset(
     {"if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class"}
@@ -76,6 +76,39 @@ def _parses(code: str) -> bool:
         except (SyntaxError, ValueError):
             return False
     return True
+
+
+def _without_json_tail(code: str) -> str | None:
+    """``code`` without a tail of ``}`` / ``]`` left over from the JSON it came in (a 1.5B
+    model closed the action's JSON inside the code string: ``... fibonacci(n-2)}}``), when that
+    makes it parse; else None."""
+    text = code.rstrip()
+    while text and text[-1] in "}]":
+        text = text[:-1].rstrip()
+        if _parses(text):
+            return text + "\n"
+    return None
+
+
+def repair(code: str) -> tuple[str, str] | None:
+    """``(fixed code, what was done)`` for code that does not parse but can be made to: a tail
+    of JSON brackets dropped, or the code re-flowed (``reflow``); None when it parses already
+    or cannot be repaired. Never raises."""
+    if _parses(code):
+        return None
+    tail = _without_json_tail(code)
+    if tail is not None:
+        dropped = "".join(code.rstrip()[len(tail.rstrip()) :].split())
+        return tail, f"a trailing '{dropped}' (left over from the JSON) was dropped"
+    fixed = reflow(code)
+    if fixed is None:
+        return None
+    before = len(code.strip().splitlines())
+    shape = "one-line code" if before == 1 else f"code of {before} lines"
+    return (
+        fixed,
+        f"it was re-flowed from {shape} into {len(fixed.splitlines())} lines (one statement per line)",
+    )
 
 
 def reflow(code: str) -> str | None:
@@ -269,7 +302,7 @@ def _text(code: str, piece: _Piece) -> str:
 
 class ReflowingEnvironment(Environment):
     """A coding environment whose submitted code, when it does not parse but ``reflow`` makes it
-    parse, is run re-flowed; the observation starts with a note that says so, and the state's
+    parse (``repair``: a JSON tail dropped, or re-flowed), is run repaired; the observation starts with a note that says so, and the state's
     data keeps the code as submitted under ``reflowed_from``. Everything else is ``inner``'s."""
 
     def __init__(self, inner: Environment, action: str = "submit_code") -> None:
@@ -277,16 +310,12 @@ class ReflowingEnvironment(Environment):
 
     def execute(self, action: Action, state: State) -> State:
         code = action.params.get("code") if action.name == self.action else None
-        fixed = reflow(code) if isinstance(code, str) else None
-        if code is None or fixed is None or fixed == code:
+        repaired = repair(code) if isinstance(code, str) else None
+        if code is None or repaired is None:
             return self.inner.execute(action, state)
+        fixed, what = repaired
         after = self.inner.execute(replace(action, params={**action.params, "code": fixed}), state)
-        before = len(code.strip().splitlines())
-        shape = "one-line code" if before == 1 else f"code of {before} lines"
-        note = (
-            f"NOTE: the submitted code did not parse; it was re-flowed from {shape} into "
-            f"{len(fixed.splitlines())} lines (one statement per line), and that ran."
-        )
+        note = f"NOTE: the submitted code did not parse; {what}, and that ran."
         return State({**after.data, "reflowed_from": code}, f"{note}\n{after.summary}")
 
     def reset(self) -> State:

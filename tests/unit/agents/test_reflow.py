@@ -282,6 +282,28 @@ def test_the_environment_runs_the_reflowed_code_and_says_so() -> None:
     assert [a.name for a in env.actions(after) or []] == ["submit_code"]
 
 
+def test_a_json_tail_left_in_the_code_is_dropped_and_the_note_says_so() -> None:
+    """The real 1.5B coder ended its code with the JSON's own closing braces (``...)}}``, then
+    ``...)}\n}}``); dropping a tail of ``}``/``]`` that makes it parse is the whole repair."""
+    from purpose_agent.agents._reflow import repair
+
+    body = "def f(n):  # the n-th number\n    if n < 2:\n        return n\n    return f(n-1) + f(n-2)"
+    for tail in ("}}", "}\n}}", " ]}"):
+        fixed, what = repair(body + tail) or ("", "")
+        assert fixed == body + "\n" and _run(fixed)["f"](10) == 55
+        assert (
+            what
+            == f"a trailing '{tail.replace(chr(10), '').replace(' ', '')}' (left over from the JSON) was dropped"
+        )
+    inner = _Recorder()
+    after = ReflowingEnvironment(inner).execute(Action("submit_code", {"code": body + "}}"}), State())
+    assert inner.seen == [body + "\n"] and after.data["reflowed_from"] == body + "}}"
+    assert after.summary.startswith("NOTE: the submitted code did not parse; a trailing '}}' (left over")
+    # a brace the code needs is not a tail; code that parses, or cannot be fixed, is left alone
+    assert repair("d = {1: 2}") is None and repair("def f(n): return (}") is None
+    assert repair("x = {1: 2") is None
+
+
 ONE_LINE_FIB = "def fibonacci(n): if n <= 1: return n else: return fibonacci(n-1) + fibonacci(n-2)"
 TESTS = ["fibonacci(0) == 0", "fibonacci(1) == 1", "fibonacci(10) == 55"]
 
