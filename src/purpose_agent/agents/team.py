@@ -95,6 +95,39 @@ def parse_tests(text: str) -> list[str]:
     return list(dict.fromkeys(found))[:MAX_TESTS]
 
 
+#: a plan line that is Python, not prose: a statement keyword, a decorator, an assignment, a fence
+_CODE_LINE = re.compile(
+    r"^\s*(?:(?:def|class|return|if|elif|else|for|while|import|from|try|except|finally|with|raise"
+    r"|assert|pass|yield|lambda)\b|@|[A-Za-z_][\w.]*(?:\[[^\]]*\])?(?:\s*,\s*[A-Za-z_][\w.]*)*"
+    r"\s*[-+*/%]?=(?!=))"
+)
+_SIGNATURE = re.compile(r"^\s*def\s+(\w+\s*\([^)]*\)(?:\s*->\s*[^:#]+)?)")
+
+
+def plain_plan(text: str) -> str:
+    """The architect's plan as the others read it: prose lines as written; of a line of code
+    (or any line inside a ``` fence), only a function's signature (``Function: f(n: int) -> int``) and its ``#`` comments. The
+    1.5B architect wrote the function itself, on one line, sometimes with a body of comments
+    only, and the coder copied it verbatim; without the code it writes its own."""
+    out: list[str] = []
+    fenced = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        code, _, comment = line.partition("#")
+        if not fenced and not _CODE_LINE.match(code):
+            out.append(line.rstrip())
+            continue
+        sig = _SIGNATURE.match(code)
+        if sig:
+            out.append(f"Function: {' '.join(sig.group(1).split())}")
+        out += [c.strip() for c in comment.split("#") if c.strip()]
+    return (
+        "\n".join(out).strip() or "(the plan was code only: write the function from the task and the tests)"
+    )
+
+
 @dataclass(frozen=True)
 class TeamStatus:
     """What a team has done and learned. ``lessons`` are the promoted memories (best utility
@@ -194,7 +227,7 @@ class Team:
 
         architect, coder, tester = (self.members[r] for r in ("architect", "coder", "tester"))
         plan, _ = await architect.aturn(task, context=self._context())
-        spec = f"PLAN (from the architect):\n{plan.output}"
+        spec = f"PLAN (from the architect):\n{plain_plan(plan.output)}"
         written, _ = await tester.aturn(task, context=spec, environment=TestsEnvironment())
         tests = parse_tests(written.output)
         code_task = CodingTask("team", task, "solution", tuple(tests))

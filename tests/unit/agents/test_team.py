@@ -10,7 +10,7 @@ import pytest
 from _agent_models import FIB, TESTS, Fake, done
 
 import purpose_agent as pa
-from purpose_agent.agents.team import parse_tests
+from purpose_agent.agents.team import parse_tests, plain_plan
 from purpose_agent.errors import ConfigurationError, UnknownProviderError
 
 
@@ -146,6 +146,41 @@ def test_parse_tests_keeps_asserts_and_comparisons_only() -> None:
         "f(3) == 4",
     ]
     assert parse_tests("no tests here") == []
+
+
+def test_the_others_read_the_architects_plan_without_its_code(tmp_path: Path) -> None:
+    """The real 1.5B architect wrote the function, on one line, with a body of comments only, and
+    the coder copied it. The tester and the coder get the prose, the signature and the comments."""
+    comments_only = (
+        "def fibonacci(n): # This function returns the nth Fibonacci number. # Edge cases: n < 0 returns 0."
+    )
+    assert plain_plan(comments_only) == (
+        "Function: fibonacci(n)\nThis function returns the nth Fibonacci number.\nEdge cases: n < 0 returns 0."
+    )
+    fenced = "It returns F(n).\n```python\ndef fibonacci(n: int) -> int:\n    a, b = 0, 1\n    return a\n```\nF(0) == 0."
+    assert plain_plan(fenced) == "It returns F(n).\nFunction: fibonacci(n: int) -> int\nF(0) == 0."
+    prose = "fibonacci(n: int) -> int returns the n-th Fibonacci number; fibonacci(0) == 0."
+    assert plain_plan(prose) == prose
+    assert plain_plan("x = 1\nreturn x").startswith("(the plan was code only")
+
+    one_line = "def fibonacci(n): if n <= 1: return n else: return fibonacci(n-1) + fibonacci(n-2)"
+
+    def actor(prompt: str, actions: list[str], turn: int) -> dict[str, Any]:
+        if "You are architect" in prompt:
+            return done(one_line)
+        if "You are tester" in prompt:
+            return done(TESTS)
+        if turn == 0:
+            return {"thought": "t", "action": "submit_code", "params": {"code": FIB}}
+        return done("submitted")
+
+    fake = Fake(actor)
+    result = pa.purpose("Help me write Python code", model=fake.model, memory=_store(tmp_path)).run(
+        "Write fib"
+    )
+    assert result.success and result.turns[0].output == one_line  # the architect's own turn keeps it
+    later = [p for p in fake.prompts if "You are tester" in p or "You are coder" in p]
+    assert later and all("Function: fibonacci(n)" in p and "if n <= 1: return n" not in p for p in later)
 
 
 def test_quick_start_teach_reaches_the_next_run_and_status_shows_it_used(tmp_path: Path) -> None:
