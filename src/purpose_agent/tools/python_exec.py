@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -65,6 +66,30 @@ def echo_last_expression(code: str) -> str:
     # keep every line where it was, so tracebacks point at the model's own line numbers
     echo = f"if (_pa_value := ({segment})) is not None: print(repr(_pa_value))"
     return "\n".join([*lines[: last.lineno - 1], echo, *lines[last.end_lineno or last.lineno :]]) + "\n"
+
+
+#: what a run says when it ran the code with real line breaks (see ``real_line_breaks``)
+LINE_BREAKS_NOTE = "(the code had a literal \\n for each line break; it was run with real line breaks)"
+
+
+def real_line_breaks(code: str) -> str | None:
+    """``code`` with each literal ``\\n`` (and ``\\t``) made a real line break (tab), when
+    the code does not parse as written and does after that; else None. A small model often
+    double-escapes the newlines of the code in its JSON, which Python reads as one line with a
+    stray line-continuation character. Code that parses is never changed."""
+    if "\\n" not in code:
+        return None
+    try:
+        ast.parse(code)
+        return None
+    except (SyntaxError, ValueError):
+        pass
+    fixed = code.replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\t", "\t")
+    try:
+        ast.parse(fixed)
+    except (SyntaxError, ValueError):
+        return None
+    return fixed
 
 
 def _read_head(path: str, cap: int) -> tuple[bytes, bool]:
@@ -164,6 +189,8 @@ class PythonExecTool(BaseTool):
 
     async def _arun(self, **kwargs: Any) -> ToolResult:
         code: str = kwargs["code"]
+        fixed = real_line_breaks(code)
+        code = fixed if fixed is not None else code
         workdir = tempfile.mkdtemp(prefix="pa-pyexec-")
         outdir = tempfile.mkdtemp(prefix="pa-pyexec-out-")
         try:
@@ -171,7 +198,13 @@ class PythonExecTool(BaseTool):
                 fh.write(echo_last_expression(code) if self.echo_last else code)
             prefix, layers, cwd = self._plan(workdir)
             script = os.path.join(_sandbox.SANDBOX_DIR if cwd is None else workdir, "main.py")
-            return await self._execute([*prefix, self.python, "-I", script], cwd, workdir, outdir, layers)
+            result = await self._execute([*prefix, self.python, "-I", script], cwd, workdir, outdir, layers)
+            if fixed is None:
+                return result
+            meta = {**result.meta, "line_breaks_repaired": True}
+            if result.ok:
+                return dataclasses.replace(result, output=f"{LINE_BREAKS_NOTE}\n{result.output}", meta=meta)
+            return dataclasses.replace(result, error=f"{LINE_BREAKS_NOTE}\n{result.error}", meta=meta)
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
             await asyncio.to_thread(shutil.rmtree, outdir, True)

@@ -42,3 +42,23 @@ def test_trailing_expression_is_printed_and_silence_is_explained() -> None:
     err = tool.run(code="x = 1\ny = 2\n1 / 0")
     assert not err.ok and "line 3" in (err.error or "") and "ZeroDivisionError" in (err.error or "")
     assert pa.PythonExecTool(echo_last=False).run(code="1 + 1").data == ""
+
+
+def test_literal_line_breaks_are_made_real_only_when_that_is_what_makes_it_parse() -> None:
+    """The 1.5B model sent run_python "import sympy as sp\\nm = ..." with a literal backslash-n
+    for each line break (SyntaxError: unexpected character after line continuation character)."""
+    from purpose_agent.tools.python_exec import LINE_BREAKS_NOTE, real_line_breaks
+
+    one_line = "x = 6\\ny = 7\\nprint(x * y)"
+    assert real_line_breaks(one_line) == "x = 6\ny = 7\nprint(x * y)"
+    assert real_line_breaks('print("a\\nb")') is None  # it parses: the \n is the string's own
+    assert real_line_breaks("x = (\\n") is None  # broken either way: left as written
+    assert real_line_breaks("def f(:") is None
+    tool = pa.PythonExecTool(timeout=10)
+    ran = tool.run(code=one_line)
+    assert ran.ok and ran.output == f"{LINE_BREAKS_NOTE}\n42\n" and ran.meta["line_breaks_repaired"]
+    plain = tool.run(code='print("a\\nb")')
+    assert plain.ok and plain.output == "a\nb\n" and "line_breaks_repaired" not in plain.meta
+    failed = tool.run(code="x = 1\\n1 / 0")
+    assert not failed.ok and (failed.error or "").startswith(LINE_BREAKS_NOTE)
+    assert "ZeroDivisionError" in (failed.error or "")
