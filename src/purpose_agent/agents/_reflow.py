@@ -301,9 +301,10 @@ def _text(code: str, piece: _Piece) -> str:
 
 
 class ReflowingEnvironment(Environment):
-    """A coding environment whose submitted code, when it does not parse but ``reflow`` makes it
-    parse (``repair``: a JSON tail dropped, or re-flowed), is run repaired; the observation starts with a note that says so, and the state's
-    data keeps the code as submitted under ``reflowed_from``. Everything else is ``inner``'s."""
+    """A coding environment whose submitted code, when it does not parse but ``repair`` makes
+    it parse (a JSON tail dropped, or the code re-flowed), is run repaired; the observation
+    starts with a note that says so, and the state's data keeps the code as submitted under
+    ``reflowed_from``. Everything else is ``inner``'s."""
 
     def __init__(self, inner: Environment, action: str = "submit_code") -> None:
         self.inner, self.action = inner, action

@@ -106,9 +106,10 @@ _SIGNATURE = re.compile(r"^\s*def\s+(\w+\s*\([^)]*\)(?:\s*->\s*[^:#]+)?)")
 
 def plain_plan(text: str) -> str:
     """The architect's plan as the others read it: prose lines as written; of a line of code
-    (or any line inside a ``` fence), only a function's signature (``Function: f(n: int) -> int``) and its ``#`` comments. The
-    1.5B architect wrote the function itself, on one line, sometimes with a body of comments
-    only, and the coder copied it verbatim; without the code it writes its own."""
+    (or any line inside a ``` fence), only a function's signature (``Function: f(n: int) ->
+    int``) and its ``#`` comments. The 1.5B architect wrote the function itself, on one line,
+    sometimes with a body of comments only, and the coder copied it verbatim; without the code
+    it writes its own."""
     out: list[str] = []
     fenced = False
     for line in text.splitlines():

@@ -182,9 +182,9 @@ class ValidationReplay:
         """The units, those whose task is most like the lesson's own task first (BM25 of the
         lesson's task against the units' purposes: a word every task shares counts for little;
         numbers, single letters and placeholders are left out; ties keep the order of
-        :meth:`units`). A gate replays a few units at a
-        time, so it spends them where the lesson can make a difference: a worked example for
-        one kind of question is tried on questions of that kind before any other."""
+        :meth:`units`). A gate replays a few units at a time, so it spends them where the
+        lesson can make a difference: a worked example for one kind of question is tried on
+        questions of that kind before any other."""
         index = list(self._index().items())
         bm25: BM25[int] = BM25()
         for i, (_, (task, _)) in enumerate(index):

@@ -129,8 +129,8 @@ class MemoryCI:
     across gates (``baselines``) until a promotion, rollback or utility update changes that
     state; a replay with ``run_unit`` is run one unit at a time, at most ``units_per_gate`` new
     units (None: all units not yet seen), the units most like the lesson's task first when the
-    replay ranks them (``units_for(memory)``, as ``ValidationReplay`` does), and stops as soon as the rule decides, or at a tie
-    once the units left in this gate cannot decide it.
+    replay ranks them (``units_for(memory)``, as ``ValidationReplay`` does), and stops as soon
+    as the rule decides, or at a tie once the units left in this gate cannot decide it.
     """
 
     def __init__(
