@@ -30,6 +30,7 @@ from purpose_agent.agents.result import Cost, RunResult, Turn, output_of
 from purpose_agent.core.environment import Environment, SimpleEnvironment
 from purpose_agent.core.types import Action, State, TaskResult
 from purpose_agent.errors import ConfigurationError
+from purpose_agent.loop._steps import tool_entry
 from purpose_agent.loop.learning import Learning
 from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.loop.settings import ActorSettings, CriticSettings, TraceSettings
@@ -62,10 +63,8 @@ class AnswerEnvironment(SimpleEnvironment):
         self.check = check
 
     def observe_tool(self, action: Action, result: Any, state: State) -> State:
-        ok = getattr(result, "ok", True)
-        output = str(getattr(result, "output", "") if ok else f"ERROR: {getattr(result, 'error', '')}")
         earlier = list(state.data.get("tool_results", []))
-        entry = {"tool": action.name, "ok": ok, "output": output[:2000]}
+        entry = tool_entry(action, result)
         lines = [RESULTS_HEAD]
         shown: set[tuple[str, str]] = set()
         for r in [*earlier, entry]:

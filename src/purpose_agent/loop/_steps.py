@@ -71,17 +71,22 @@ def critic_agreement(steps: Sequence[Step], phi_threshold: float, success_outcom
     return sum(votes) / len(votes) if votes else None
 
 
+def tool_entry(action: Action, result: Any) -> dict[str, Any]:
+    """What a state keeps of one tool call (its ``tool_results`` item): the tool, whether it
+    worked, and its output or ``ERROR: ...`` (at most 2,000 characters; a state's summary
+    shows at most 1,000 of them)."""
+    ok = getattr(result, "ok", True)
+    output = getattr(result, "output", "") if ok else f"ERROR: {getattr(result, 'error', '')}"
+    return {"tool": action.name, "ok": ok, "output": str(output)[:2000]}
+
+
 def apply_tool_result(env: Environment, action: Action, result: Any, state: State) -> State:
     hook: Callable[[Action, Any, State], State] | None = getattr(env, "observe_tool", None)
     if hook is not None:
         return hook(action, result, state)
-    ok = getattr(result, "ok", True)
-    output = getattr(result, "output", "") if ok else f"ERROR: {getattr(result, 'error', '')}"
-    results = [
-        *state.data.get("tool_results", []),
-        {"tool": action.name, "ok": ok, "output": str(output)[:2000]},
-    ]
-    summary = (state.summary + "\n" if state.summary else "") + f"[{action.name}] {str(output)[:1000]}"
+    entry = tool_entry(action, result)
+    results = [*state.data.get("tool_results", []), entry]
+    summary = (state.summary + "\n" if state.summary else "") + f"[{action.name}] {entry['output'][:1000]}"
     return State({**state.data, "tool_results": results}, summary)
 
 
