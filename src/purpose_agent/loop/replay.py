@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -42,7 +41,7 @@ from purpose_agent.loop.attempts import ATTEMPT
 from purpose_agent.loop.engine import Engine
 from purpose_agent.loop.settings import CriticSettings, TraceSettings
 from purpose_agent.memory.evidence import UnitRun
-from purpose_agent.memory.sources import task_of
+from purpose_agent.memory.sources import blank_placeholders, task_of
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.memory.types import Memory
 from purpose_agent.models.base import Backend, run_sync
@@ -51,12 +50,9 @@ from purpose_agent.models.base import Backend, run_sync
 OrchestratorFactory = Callable[[Environment, Any], Engine]
 
 
-_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-
-
 def _terms(text: str) -> list[str]:
     """The words that tell one kind of task from another: no placeholder, number or letter."""
-    return [t for t in tokenize(_PLACEHOLDER.sub(" ", text)) if len(t) > 1 and not t.isdigit()]
+    return [t for t in tokenize(blank_placeholders(text)) if len(t) > 1 and not t.isdigit()]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,13 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from purpose_agent.core.modes import RunMode
-from purpose_agent.memory.sources._abstract import Abstraction, extract, fill, match_pattern
+from purpose_agent.memory.sources._abstract import (
+    Abstraction,
+    blank_placeholders,
+    extract,
+    fill,
+    match_pattern,
+)
 from purpose_agent.memory.sources._records import (
     Case,
     Procedure,
@@ -143,6 +149,7 @@ __all__ = [
     "Lesson",
     "Procedure",
     "align",
+    "blank_placeholders",
     "build_case",
     "case_of",
     "extract",

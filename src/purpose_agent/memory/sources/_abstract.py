@@ -115,6 +115,11 @@ def fill(text: str, bindings: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: str(bindings.get(m.group(1), m.group(0))), text)
 
 
+def blank_placeholders(text: str) -> str:
+    """``text`` with each ``{name}`` placeholder replaced by a space (other braces stay)."""
+    return _PLACEHOLDER.sub(" ", text)
+
+
 def fill_any(value: Any, bindings: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         return fill(value, bindings)
