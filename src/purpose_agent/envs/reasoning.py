@@ -2,8 +2,10 @@
 
 Needs the ``bench`` extra (``reasoning-gym``); every task is generated locally from a seed.
 The actor answers with DONE(answer); the family scorer is the ground truth. After a wrong
-answer the state shows the expected one (a label to learn from in training; the run has
-already ended, so it cannot help the run itself).
+answer the state shows the expected one, in its text and as ``data["expected"]`` when the
+family's scorer accepts it (a label to learn from in training: a run that had found it but
+answered in another form becomes a corrected worked example; the run has already ended, so it
+cannot help the run itself).
 
 With ``python=True`` the actor may also run Python (``run_python``, in the sandbox of
 ``PythonExecTool``) and read what it printed before it answers: a small model that computes
@@ -90,12 +92,15 @@ class ReasoningEnvironment(Environment):
             return state
         answer = str(action.params.get("answer", "")).strip()
         score = float(self._dataset.score_answer(answer=answer, entry=self.entry))
-        verdict = (
-            "Correct." if score >= 1.0 else f"Incorrect. The expected answer was {self.entry['answer']}."
-        )
-        return State(
-            {"answer": answer, "score": score}, f"Question: {self.question}\nAnswer: {answer}\n{verdict}"
-        )
+        data: dict[str, Any] = {"answer": answer, "score": score}
+        if score >= 1.0:
+            verdict = "Correct."
+        else:
+            verdict = f"Incorrect. The expected answer was {self.entry['answer']}."
+            expected = str(self.entry["answer"])
+            if float(self._dataset.score_answer(answer=expected, entry=self.entry)) >= 1.0:
+                data["expected"] = expected  # the answer the checker accepts (a corrected worked example)
+        return State(data, f"Question: {self.question}\nAnswer: {answer}\n{verdict}")
 
     def _run_python(self, action: Action, state: State) -> State:
         code = str(action.params.get("code", ""))

@@ -32,6 +32,32 @@ def test_the_family_scorer_is_the_ground_truth_and_a_wrong_answer_shows_the_expe
     wrong = env.execute(Action("DONE", {"answer": expected + "1"}), start)
     assert env.outcome(wrong) == 0.0
     assert f"The expected answer was {expected}" in wrong.summary
+    assert wrong.data["expected"] == expected and "expected" not in right.data
+
+
+def test_a_real_run_that_printed_the_answer_but_answered_in_another_form_teaches_the_form(tmp_path) -> None:
+    from purpose_agent.memory import MemoryKind, MemoryStore
+    from purpose_agent.memory.sources import case_of, harvest, instantiate
+
+    env = ReasoningEnvironment(FAMILY, 1000, python=True)
+    expected = str(env.entry["answer"])
+    actor = pa.ScriptedModel(
+        [reply(RUN_PYTHON, code=f"print({expected})"), reply("DONE", answer=f"x = {expected}")]
+    )
+    orch = Orchestrator(
+        actor, env, mode=RunMode.EVAL_TEST, purpose_function=GroundTruthPurposeFunction(env), trace=False
+    )
+    result = orch.run_task(f"Answer the question correctly: {env.question}", None, 3)
+    assert not result.success
+    store = MemoryStore(tmp_path / "m.sqlite", mode=RunMode.LEARNING_TRAIN)
+    harvest(store, result)
+    [m] = store.list(kind=MemoryKind.EPISODIC_CASE)
+    case = case_of(m)
+    assert case is not None
+    shown = instantiate(case)  # with the run's own entities
+    assert shown.actions[-1] == {"action": "DONE", "params": {"answer": expected}}
+    assert shown.rejected == f"x = {expected}"
+    assert env.outcome(env.execute(Action("DONE", {"answer": expected}), env.reset())) == 1.0
 
 
 def test_python_is_offered_only_when_asked_for() -> None:

@@ -350,3 +350,68 @@ def test_an_answer_given_with_done_is_a_step_of_the_case(tmp_path):
     [m] = cases(store)
     assert m.meta["case"]["task"] == "Answer the question correctly: what is {num1} plus {num2}?"
     assert m.meta["case"]["actions"] == [{"action": "DONE", "params": {"answer": "42"}}]
+
+
+# ------------------------------------------------------------------ corrected runs
+EQ = "Answer the question correctly: Solve for m: 3*m + 5 = 191"
+QUESTION = "Question: Solve for m: 3*m + 5 = 191"
+
+
+def equation_run(printed: str, answer: str, expected: Any = "62", run_id: str = "e1") -> TaskResult:
+    """A one-answer run: a program printed ``printed``, then the answer was rejected."""
+    s0 = State({"answer": None, "score": None}, f"{QUESTION}\nNo answer given yet.")
+    code = "print((191 - 5) / 3)"
+    obs1 = f"{QUESTION}\nYou ran:\n{code}\nIt printed:\n{printed}\nNo answer given yet."
+    s1 = State({"answer": None, "score": None, "runs": 1, "printed": printed}, obs1)
+    data: dict[str, Any] = {"answer": answer, "score": 0.0}
+    if expected is not None:
+        data["expected"] = expected
+    obs2 = f"{QUESTION}\nAnswer: {answer}\nIncorrect. The expected answer was 62."
+    s2 = State(data, obs2)
+    steps = [
+        Step(1, Action("run_python", {"code": code}), s0, s1, 0.0, 0.0, obs1, outcome=0.0),
+        Step(2, Action("DONE", {"answer": answer}), s1, s2, 0.0, 0.0, obs2, outcome=0.0),
+    ]
+    return TaskResult(EQ, False, 0.0, steps, s2, 0.0, run_id=run_id)
+
+
+def test_a_run_that_found_the_answer_but_gave_it_in_another_form_is_a_corrected_case(tmp_path):
+    store = make_store(tmp_path / "m.db")
+    ids = harvest(store, equation_run("62.0", "m = 62"))
+    [m] = cases(store)
+    assert m.id in ids and m.status is S.CANDIDATE and m.made_by == "experience"
+    case = case_of(m)
+    assert case is not None
+    shown = instantiate(case, EQ)
+    assert shown.actions[-1] == {"action": "DONE", "params": {"answer": "62"}}
+    assert shown.actions[0]["action"] == "run_python"
+    assert shown.observations == ("62.0", "")  # what the program printed; no verdict
+    assert shown.rejected == "m = 62"
+    assert m.text.endswith('(The checker rejected the answer "m = 62"; it accepts the one above.)')
+    got = store.retrieve(EQ, 2, statuses=[S.CANDIDATE])
+    section = compile_memories(got, budget_tokens=400, purpose=EQ).text
+    assert '"answer": "62"' in section
+    assert 'The checker rejected the answer "m = 62"; it accepts the one above.' in section
+
+
+def test_the_rejected_answer_alone_can_show_the_run_had_it(tmp_path):
+    case = build_case(equation_run("(nothing)", "m = 62"))
+    assert case is not None and case.corrected_from.startswith("m = ")
+
+
+@pytest.mark.parametrize(
+    ("printed", "answer", "expected"),
+    [
+        ("61.0", "61", "62"),  # the run never had the answer: no correction of a guess
+        ("162", "m = 6.2", "62"),  # digits of it are not the number
+        ("62.0", "m = 62", None),  # the environment named no accepted answer
+        ("62.0", "62", "62"),  # nothing to correct
+    ],
+)
+def test_no_corrected_case_without_the_evidence(printed, answer, expected):
+    assert build_case(equation_run(printed, answer, expected)) is None
+
+
+def test_the_question_and_the_code_are_not_evidence_that_the_run_found_the_answer():
+    # 191 is in the question and in the code; only the program's output counts
+    assert build_case(equation_run("186.0", "m = 186", expected="191")) is None

@@ -76,6 +76,20 @@ def _contains(text: str, value: str) -> bool:
     return re.search(_boundary_pattern(value), text, re.IGNORECASE) is not None
 
 
+def shows_value(text: str, value: str) -> bool:
+    """``value`` is in ``text`` as a whole token (case-insensitive), or, for a number, as a
+    number equal to it (``62.0`` shows ``62``; ``162`` and ``6.2`` do not)."""
+    value = value.strip()
+    if not value or not text:
+        return False
+    if _contains(text, value):
+        return True
+    if _NUMBER.fullmatch(value):
+        target = float(value)
+        return any(float(m.group(0)) == target for m in _NUMBER.finditer(text))
+    return False
+
+
 @dataclass(frozen=True)
 class Abstraction:
     """A consistent mapping between entities and placeholders (``bindings``: name -> value)."""

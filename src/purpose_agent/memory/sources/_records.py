@@ -90,6 +90,9 @@ class Case:
     run_id: str = ""
     raw_steps: int = 0
     supersedes: tuple[str, ...] = ()
+    #: a corrected run: the answer it gave, which the checker rejected (the case ends with the
+    #: answer the checker accepts, which the run itself had found; see ``cases.corrected_case``)
+    corrected_from: str = ""
 
     @property
     def steps(self) -> int:
@@ -108,6 +111,8 @@ class Case:
             obs = self.observations[i - 1] if i - 1 < len(self.observations) else ""
             tail = f" -> {json.dumps(obs, ensure_ascii=False)}" if obs else ""
             lines.append(f"{i}. {action_key(a)}{tail}")
+        if self.corrected_from:
+            lines.append(rejected_note(self.corrected_from))
         return "\n".join(lines)
 
     def meta(self) -> dict[str, Any]:
@@ -123,8 +128,14 @@ class Case:
                 "raw_steps": self.raw_steps,
                 "run_id": self.run_id,
                 "supersedes": list(self.supersedes),
+                "corrected_from": self.corrected_from,
             }
         }
+
+
+def rejected_note(answer: str) -> str:
+    """The line under a corrected case: the form of answer the checker rejected."""
+    return f"(The checker rejected the answer {json.dumps(answer, ensure_ascii=False)}; it accepts the one above.)"
 
 
 @dataclass(frozen=True)
@@ -225,6 +236,7 @@ def case_of(memory: Memory) -> Case | None:
                 str(m.get("run_id") or ""),
                 int(m.get("raw_steps") or len(actions)),
                 _strs(m.get("supersedes")),
+                str(m.get("corrected_from") or ""),
             )
     if not memory.text.startswith(CASE_HEAD):
         return None
@@ -288,6 +300,7 @@ class Shown:
     actions: tuple[dict[str, Any], ...]
     observations: tuple[str, ...]
     matched: bool
+    rejected: str = ""  # a corrected case: the answer the checker rejected, filled in
 
 
 def instantiate(record: Case | Procedure, purpose: str = "") -> Shown:
@@ -298,6 +311,7 @@ def instantiate(record: Case | Procedure, purpose: str = "") -> Shown:
         tuple(fill_any(dict(a), b) for a in record.actions),
         tuple(fill(o, b) for o in obs),
         matched,
+        fill(record.corrected_from, b) if isinstance(record, Case) else "",
     )
 
 
@@ -318,6 +332,8 @@ def prompt_lines(memory: Memory, record: Case | Procedure, purpose: str = "") ->
         obs = shown.observations[i - 1] if i - 1 < len(shown.observations) else ""
         tail = f" -> {json.dumps(obs, ensure_ascii=False)}" if obs else ""
         lines.append(f"  {i}. {json.dumps(a, ensure_ascii=False)}{tail}")
+    if shown.rejected:
+        lines.append("  " + rejected_note(shown.rejected))
     return lines
 
 

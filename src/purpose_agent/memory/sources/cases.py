@@ -12,19 +12,27 @@ stored as its compact trajectory with the task's entities turned into placeholde
 
 The case's meta (task pattern, actions, bindings, run id) and its run as provenance are kept
 whichever way it is stored.
+
+A **corrected** run is a worked example too: a one-answer run whose answer the checker
+rejected, after which the environment named the answer it accepts (``state.data["expected"]``),
+and whose own steps had found that answer (a program printed it, or the rejected answer holds
+it in another form: ``m = 62`` for ``62``). Its case is the run with the accepted answer in
+the final action (the checker scores an answer, not the path to it), and it keeps the rejected
+one (``corrected_from``), which prompts show. A run that never found the answer gives none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from purpose_agent.memory.sources._abstract import extract
+from purpose_agent.memory.sources._abstract import Abstraction, extract, shows_value
 from purpose_agent.memory.sources._records import TASK_CHARS, Case, case_of, task_key
 from purpose_agent.memory.sources._trace import (
     action_record,
     action_texts,
     brief,
+    clean_observation,
     effective,
     is_verified_success,
     state_text,
@@ -33,7 +41,7 @@ from purpose_agent.memory.sources._trace import (
 from purpose_agent.memory.types import Memory, MemoryKind, MemoryStatus
 
 if TYPE_CHECKING:
-    from purpose_agent.core.types import TaskResult
+    from purpose_agent.core.types import Step, TaskResult
     from purpose_agent.memory.store import MemoryStore
 
 EXPERIENCE = "experience"
@@ -42,22 +50,85 @@ LIVE = (P.CANDIDATE, P.QUARANTINED, P.PROMOTED)
 EVIDENCE = (*LIVE, P.ARCHIVED)
 ANY = tuple(P)
 MAX_STEPS = 30
+#: where an environment puts, after a rejected answer, the answer its checker accepts
+EXPECTED = "expected"
+ANSWER = "answer"
 
 
 def build_case(result: TaskResult) -> Case | None:
-    """The worked example of a verified success, or None (not solved, or nothing done)."""
+    """The worked example of a verified success, or of a corrected run (module docstring);
+    None otherwise (not solved, or nothing done)."""
     if not is_verified_success(result):
-        return None
+        return corrected_case(result)
     trans = [t for t in transitions(result.steps) if effective(t.step)][:MAX_STEPS]
     if not trans:
         return None
     recs = [action_record(t.step) for t in trans]
-    ab = extract(result.purpose, [x for r in recs for x in action_texts(r)], state_text(result))
-    purpose = " ".join(result.purpose.split())[:TASK_CHARS]
+    ab = _abstraction(result, recs)
     observations = []
     for i, t in enumerate(trans):
         key = t.rose or i == len(trans) - 1  # where ground truth moved, and the end
         observations.append(ab.apply(brief(t.step.observation)) if key else "")
+    return _case(result, ab, recs, observations)
+
+
+def corrected_case(result: TaskResult) -> Case | None:
+    """The run with the answer the checker accepts, when its final answer was rejected, the
+    environment named the accepted one, and the run's own steps had found it; else None."""
+    trans = [t for t in transitions(result.steps) if effective(t.step)][:MAX_STEPS]
+    if not trans or is_verified_success(result):
+        return None
+    last = trans[-1].step
+    expected = last.state_after.data.get(EXPECTED) if isinstance(last.state_after.data, dict) else None
+    given = (last.action.params or {}).get(ANSWER)
+    if not last.action.is_done or not isinstance(expected, str | int | float) or given is None:
+        return None
+    expected, given = str(expected).strip(), str(given).strip()
+    if not expected or given == expected:
+        return None
+    found = [shown_line(_new_lines(t.step), expected) for t in trans[:-1]]
+    if not any(found) and not shows_value(given, expected):
+        return None  # the run never had the answer: correcting it would teach a guess
+    recs = [action_record(t.step) for t in trans]
+    recs[-1] = {**recs[-1], "params": {**recs[-1].get("params", {}), ANSWER: expected}}
+    ab = _abstraction(result, recs)
+    observations = [ab.apply(brief(line)) for line in found] + [""]
+    return _case(result, ab, recs, observations, corrected_from=ab.apply(given))
+
+
+def _new_lines(step: Step) -> list[str]:
+    """The lines of a step's observation that the environment produced in answer to it: not
+    already in the state before (the question) and not the action's own text (the code)."""
+    before = set(clean_observation(step.state_before.describe(4000)).splitlines())
+    own = {
+        line.strip()
+        for x in action_texts({"params": dict(step.action.params or {})})
+        for line in x.splitlines()
+    }
+    return [
+        line
+        for line in clean_observation(step.observation).splitlines()
+        if line.strip() and line not in before and line.strip() not in own
+    ]
+
+
+def shown_line(lines: Sequence[str], value: str) -> str:
+    """The last of ``lines`` that shows ``value`` (see ``shows_value``), or ""."""
+    return next((line for line in reversed(lines) if shows_value(line, value)), "")
+
+
+def _abstraction(result: TaskResult, recs: Sequence[dict[str, Any]]) -> Abstraction:
+    return extract(result.purpose, [x for r in recs for x in action_texts(r)], state_text(result))
+
+
+def _case(
+    result: TaskResult,
+    ab: Abstraction,
+    recs: Sequence[dict[str, Any]],
+    observations: Sequence[str],
+    corrected_from: str = "",
+) -> Case:
+    purpose = " ".join(result.purpose.split())[:TASK_CHARS]
     return Case(
         ab.apply(purpose),
         tuple(ab.apply_any(r) for r in recs),
@@ -65,6 +136,7 @@ def build_case(result: TaskResult) -> Case | None:
         dict(ab.bindings),
         result.run_id,
         len(result.steps),
+        corrected_from=corrected_from,
     )
 
 
