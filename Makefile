@@ -5,7 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # llama-cpp-python builds from source (4-7 min on 2 cores the first time; pip caches the wheel).
-PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF"
+# Native code, but never Intel AMX: on a VM whose CPU lists AMX (Sapphire Rapids) but whose kernel
+# does not grant its tile state, ggml's AMX path dies at its first ldtilecfg (a general protection
+# fault, seen here 2026-12-02). scripts/build_llama_server.py builds llama-server the same way.
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF;-DCMAKE_C_FLAGS=$(NO_AMX);-DCMAKE_CXX_FLAGS=$(NO_AMX)"
 
 .PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-reasoning bench-learning-textworld bench-learning-coding bench-learning-quick install install-server install-test sysdeps sandbox-deps clean
 

@@ -23,6 +23,7 @@ import tarfile
 from pathlib import Path
 
 VERSION = "0.3.36"
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 TARGETS = ("llama-server", "llama-bench", "llama-batched-bench")
 CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
@@ -34,6 +35,10 @@ CMAKE_FLAGS = (
     "-DLLAMA_OPENSSL=OFF",
     "-DBUILD_SHARED_LIBS=OFF",
     "-DGGML_NATIVE=ON",
+    # native, but never Intel AMX: where the CPU lists it and the kernel does not grant its tile
+    # state (a VM seen here), ggml's AMX path dies at its first ldtilecfg (the Makefile says more)
+    f"-DCMAKE_C_FLAGS={NO_AMX}",
+    f"-DCMAKE_CXX_FLAGS={NO_AMX}",
 )
 
 
