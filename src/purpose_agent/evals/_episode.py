@@ -12,7 +12,7 @@ from typing import Any
 from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
 from purpose_agent.core.types import TaskResult
-from purpose_agent.errors import RunFailedError
+from purpose_agent.errors import BackendError, RunFailedError
 from purpose_agent.evals.conditions import ArmSetup
 from purpose_agent.evals.gate import unit_seed
 from purpose_agent.evals.ledger import UnitKey
@@ -41,6 +41,15 @@ def _result_record(result: TaskResult | None, cost: Meter, wall: float, error: s
         "memories": len(result.memory_ids),
         "critic_agreement": result.critic_agreement,
     }
+
+
+def model_down(exc: BaseException | None) -> bool:
+    """The model could not be reached or died (a llama-server that crashed, a refused
+    connection, a rejected key): no episode was played, so none is recorded. The benchmark stops
+    with the error, and the same command resumes at this unit. (On 2026-12-02 a llama-server that
+    died at start was recorded as 130 failed episodes in a few minutes.) A prompt longer than
+    the context is the episode's own failure, and is recorded."""
+    return isinstance(exc, BackendError) and type(exc).__name__ != "ContextOverflowError"
 
 
 def _gate_record(events: Sequence[ev.Event]) -> dict[str, Any]:
@@ -104,6 +113,8 @@ def _episode(
         orch.bus.subscribe(events.append)
         result = orch.run_task(task.purpose, task.initial_state, task.max_steps)
     except RunFailedError as exc:
+        if model_down(exc.__cause__):
+            raise exc.__cause__ from exc  # type: ignore[misc]
         result = exc.result if isinstance(exc.result, TaskResult) else None
         error = repr(exc.__cause__)
     finally:

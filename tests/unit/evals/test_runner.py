@@ -313,3 +313,39 @@ def test_an_arm_that_promoted_nothing_reuses_the_floor_runs(tmp_path: Path) -> N
     # with a promoted memory the arm runs its own test runs
     learned = _toy.runner(tmp_path / "l", conditions=(FULL,), seeds=(0,)).run(_toy.tasks, 1, "l")
     assert learned.conditions["full"]["test"]["shared_with_no_memory"] == 0
+
+
+def test_a_model_that_is_down_stops_the_benchmark_and_records_no_episode(tmp_path: Path) -> None:
+    from purpose_agent.models._llama_errors import ContextOverflowError, LlamaServerError
+
+    calls = {"n": 0}
+
+    def dies_after(n: int, error: Exception) -> FunctionModel:
+        def fn(messages, schema):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] > n:
+                raise error
+            return _toy.reply(messages, schema)
+
+        return FunctionModel(fn)
+
+    crashed = LlamaServerError("llama-server exited with code -11 while starting")
+    with pytest.raises(LlamaServerError, match="code -11"):
+        _toy.runner(tmp_path, model=dies_after(6, crashed), conditions=(FULL,), seeds=(0,)).run(
+            _toy.tasks, 1, "d"
+        )
+    ledger = tmp_path / "d" / "ledger.jsonl"
+    rows = [json.loads(x) for x in ledger.read_text().splitlines()] if ledger.exists() else []
+    assert not any(r["stop_reason"].startswith("error") for r in rows)
+    # the same command resumes at the unit that met the dead model; the result is an unbroken run's
+    result = _toy.runner(tmp_path, conditions=(FULL,), seeds=(0,)).run(_toy.tasks, 1, "d")
+    reference = _toy.runner(tmp_path / "ref", conditions=(FULL,), seeds=(0,)).run(_toy.tasks, 1, "d")
+    assert result.conditions["full"]["curve"] == reference.conditions["full"]["curve"]
+    # a prompt too long for the context is that episode's failure: recorded, and the run goes on
+    calls["n"] = 0
+    overflow = ContextOverflowError("the prompt is longer than the context")
+    _toy.runner(tmp_path / "o", model=dies_after(0, overflow), conditions=(FULL,), seeds=(0,)).run(
+        _toy.tasks, 1, "o"
+    )
+    rows = [json.loads(x) for x in (tmp_path / "o" / "o" / "ledger.jsonl").read_text().splitlines()]
+    assert rows and all(r["stop_reason"] == "error: ContextOverflowError" for r in rows)
