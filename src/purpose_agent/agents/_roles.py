@@ -31,7 +31,8 @@ ROLES: dict[str, Role] = {
         Role(
             "architect",
             "Design the solution in plain words: name the Python function, give its signature, "
-            "and describe its behaviour (inputs, outputs, edge cases) in two or three sentences. No code.",
+            "describe its behaviour (inputs, outputs, edge cases) in two or three "
+            "sentences, and state its results for the smallest inputs. No code.",
         ),
         Role(
             "coder",

@@ -172,3 +172,22 @@ def test_grounded_lessons_are_filled_with_the_current_task():
     c = compile_memories([Retrieved(m, 1.0, 1.0)], purpose="Your task is to find the key in the attic.")
     assert 'do \\"take key\\", not \\"kick key\\"' in c.text
     assert "{obj1}" in compile_memories([Retrieved(m, 1.0, 1.0)], purpose="Cook a meal.").text
+
+
+def test_what_a_person_taught_comes_last_under_its_own_title():
+    taught = Retrieved(
+        Memory(
+            "m-taught", K.USER_PREFERENCE, "Always add type hints", MemoryStatus.PROMOTED, made_by="human"
+        ),
+        0.1,
+        0.1,
+    )
+    items = [taught, _r("m-pref", "Answer briefly", K.USER_PREFERENCE), _r("m-step", "Run the tests")]
+    c = compile_memories(items, budget_tokens=1000)
+    t = c.text
+    assert set(c.ids) == {"m-taught", "m-pref", "m-step"}
+    title = "### Taught by your user (follow these where they apply)"
+    assert t.rstrip().endswith('- [m-taught | user_preference] "Always add type hints"')
+    assert t.index(title) > t.index("### Procedural steps") > t.index("m-pref")  # a model's stays a hint
+    for budget in (20, 40, 80):
+        assert approx_tokens(compile_memories(items, budget_tokens=budget).text) <= budget
