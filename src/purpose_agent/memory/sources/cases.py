@@ -23,7 +23,7 @@ one (``corrected_from``), which prompts show. A run that never found the answer 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from purpose_agent.memory.sources._abstract import Abstraction, extract, shows_value
@@ -79,7 +79,8 @@ def corrected_case(result: TaskResult) -> Case | None:
     if not trans or is_verified_success(result):
         return None
     last = trans[-1].step
-    expected = last.state_after.data.get(EXPECTED) if isinstance(last.state_after.data, dict) else None
+    data = last.state_after.data
+    expected = data.get(EXPECTED) if isinstance(data, Mapping) else None
     given = (last.action.params or {}).get(ANSWER)
     if not last.action.is_done or not isinstance(expected, str | int | float) or given is None:
         return None
