@@ -20,6 +20,7 @@ from purpose_agent.evals.meter import Meter, MeteredBackend, reseed
 from purpose_agent.evals.tasks import BenchmarkTask
 from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.events import MemoryGated, TrainingAttempt
+from purpose_agent.models._llama_errors import ContextOverflowError
 
 
 def _result_record(result: TaskResult | None, cost: Meter, wall: float, error: str = "") -> dict[str, Any]:
@@ -49,7 +50,7 @@ def model_down(exc: BaseException | None) -> bool:
     with the error, and the same command resumes at this unit. (On 2026-12-02 a llama-server that
     died at start was recorded as 130 failed episodes in a few minutes.) A prompt longer than
     the context is the episode's own failure, and is recorded."""
-    return isinstance(exc, BackendError) and type(exc).__name__ != "ContextOverflowError"
+    return isinstance(exc, BackendError) and not isinstance(exc, ContextOverflowError)
 
 
 def _gate_record(events: Sequence[ev.Event]) -> dict[str, Any]:
