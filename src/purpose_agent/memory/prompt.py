@@ -82,7 +82,7 @@ def render(items: Sequence[Retrieved], purpose: str = "") -> str:
     parts = [HEADER]
     taught = [r for r in items if is_taught(r.memory)]
     for tier, title in TIER_TITLES.items():
-        rows = [r for r in items if r.memory.tier == tier and r not in taught]
+        rows = [r for r in items if r.memory.tier == tier and not is_taught(r.memory)]
         if tier == "procedural":
             examples = [r for r in rows if isinstance(record_of(r.memory), Case)]
             steps = [r for r in rows if r not in examples]

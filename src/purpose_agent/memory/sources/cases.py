@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from purpose_agent.memory.sources._abstract import Abstraction, extract, shows_value
 from purpose_agent.memory.sources._records import TASK_CHARS, Case, case_of, task_key
 from purpose_agent.memory.sources._trace import (
+    Transition,
     action_record,
     action_texts,
     brief,
@@ -60,7 +61,7 @@ def build_case(result: TaskResult) -> Case | None:
     None otherwise (not solved, or nothing done)."""
     if not is_verified_success(result):
         return corrected_case(result)
-    trans = [t for t in transitions(result.steps) if effective(t.step)][:MAX_STEPS]
+    trans = _effective(result)
     if not trans:
         return None
     recs = [action_record(t.step) for t in trans]
@@ -75,7 +76,7 @@ def build_case(result: TaskResult) -> Case | None:
 def corrected_case(result: TaskResult) -> Case | None:
     """The run with the answer the checker accepts, when its final answer was rejected, the
     environment named the accepted one, and the run's own steps had found it; else None."""
-    trans = [t for t in transitions(result.steps) if effective(t.step)][:MAX_STEPS]
+    trans = _effective(result)
     if not trans or is_verified_success(result):
         return None
     last = trans[-1].step
@@ -116,6 +117,11 @@ def _new_lines(step: Step) -> list[str]:
 def shown_line(lines: Sequence[str], value: str) -> str:
     """The last of ``lines`` that shows ``value`` (see ``shows_value``), or ""."""
     return next((line for line in reversed(lines) if shows_value(line, value)), "")
+
+
+def _effective(result: TaskResult) -> list[Transition]:
+    """The run's transitions that changed the state (at most ``MAX_STEPS``)."""
+    return [t for t in transitions(result.steps) if effective(t.step)][:MAX_STEPS]
 
 
 def _abstraction(result: TaskResult, recs: Sequence[dict[str, Any]]) -> Abstraction:
