@@ -65,6 +65,7 @@ class Turn:
     trace_path: str | None = None
     memory_ids: tuple[str, ...] = ()
     outcome: float | None = None  # ground truth of the run, when the environment had one
+    sources: tuple[str, ...] = ()  # the passages the output cites ("source#chunk")
 
     @classmethod
     def of(cls, agent: str, role: str, task: str, output: str, result: TaskResult, model: str) -> Turn:
@@ -92,7 +93,8 @@ class RunResult:
     run in the sandbox), else from the critic's Φ; ``decided_by`` says which ("tests",
     "ground_truth", "critic", or "error" when the run failed, with ``error`` set). ``phi`` is the
     deciding run's final Φ (0–10); ``steps`` counts every action taken; ``trace_path`` is the
-    JSONL trace of the deciding run (``turns`` keeps each agent's own)."""
+    JSONL trace of the deciding run (``turns`` keeps each agent's own). ``sources`` names the
+    passages (``source#chunk``) the output cites, when a tool such as a Vault's returned them."""
 
     task: str
     output: str
@@ -107,6 +109,7 @@ class RunResult:
     error: str | None = None
     tests: tuple[str, ...] = ()
     tests_passed: int | None = None
+    sources: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -152,6 +155,7 @@ class RunResult:
             agent or deciding.agent,
             tests=tuple(tests),
             tests_passed=tests_passed,
+            sources=deciding.sources,
         )
 
     @classmethod

@@ -10,6 +10,8 @@ each step, and after the run the default learning path writes candidate lessons 
 (``purpose_agent.loop.learning``). ``check=`` is the ground truth of an answer (True/False or a
 score in [0, 1]): it decides success, and it is what lets the gate promote a lesson; without it
 the critic decides success and learned lessons stay quarantined (only ``teach`` promotes then).
+When a tool returned cited passages (a Vault's ``as_tool()``) and the answer cites none of the
+ones it draws on, ``Sources: [...]`` is appended (``agents/_citations.py``; ``result.sources``).
 ``validation=[(task, check), ...]`` gives the gate its validation tasks. ``environment=`` runs a
 task in an environment of your own (its ``outcome`` is then the ground truth).
 
@@ -22,9 +24,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from purpose_agent.agents._citations import cite
 from purpose_agent.agents._roles import ROLES, Role, open_store
 from purpose_agent.agents.result import Cost, RunResult, Turn, output_of
 from purpose_agent.core.environment import Environment, SimpleEnvironment
@@ -202,7 +206,12 @@ class Spark:
         env = environment if environment is not None else AnswerEnvironment(check)
         result = await self.run_kernel(self.prompt(task, context), env, max_steps)
         role = self.role.name if self.role else ""
-        return Turn.of(self.name, role, task, output_of(result), result, self.llm.name), result
+        turn = Turn.of(self.name, role, task, output_of(result), result, self.llm.name)
+        if environment is None:  # a plain task: cite the passages the answer draws on
+            found = [str(r["output"]) for r in result.final_state.data.get("tool_results", []) if r.get("ok")]
+            output, sources = cite(turn.output, found)
+            turn = replace(turn, output=output, sources=sources)
+        return turn, result
 
     async def arun(
         self,
