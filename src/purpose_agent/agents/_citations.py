@@ -17,7 +17,8 @@ from purpose_agent._text import tokenize
 
 __all__ = ["cite", "passages", "supporting"]
 
-_CITATION = re.compile(r"\[([^\[\]\s]+#\d+)\]")
+#: ``Hit.citation``: ``[source#chunk]``; a source may hold spaces (``My Notes/a.md``), not newlines
+_CITATION = re.compile(r"\[([^\[\]\n]+#\d+)\]")
 #: a passage supports an answer when it holds this share of the answer's words (and at least two)
 MIN_SHARE = 0.4
 MIN_SHARED = 2

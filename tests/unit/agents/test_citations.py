@@ -21,6 +21,7 @@ def test_passages_are_read_from_the_tools_output() -> None:
     found = passages([OUT, "no citation here"])
     assert list(found) == ["refunds.md#0", "shipping.md#0"]
     assert found["refunds.md#0"] == "# Refunds Refunds are paid within 14 days of the return."
+    assert list(passages(["[My Notes/a.md#2] Notes here."])) == ["My Notes/a.md#2"]  # a source with a space
 
 
 def test_an_uncited_answer_gets_the_passage_it_draws_on() -> None:
