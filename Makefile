@@ -5,11 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # llama-cpp-python builds from source (4-7 min on 2 cores the first time; pip caches the wheel).
-# Native code, but never Intel AMX: on a VM whose CPU lists AMX (Sapphire Rapids) but whose kernel
-# does not grant its tile state, ggml's AMX path dies at its first ldtilecfg (a general protection
-# fault, seen here 2026-12-02). scripts/build_llama_server.py builds llama-server the same way.
-NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
-PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF;-DCMAKE_C_FLAGS=$(NO_AMX);-DCMAKE_CXX_FLAGS=$(NO_AMX)"
+# The host's CPU extensions, but never Intel AMX: on a VM whose CPU lists AMX but whose kernel does
+# not grant its tile state, ggml's AMX path dies at its first ldtilecfg (rc 139, seen here and in CI
+# 2026-12-03). -march=native would bring it back, so scripts/ggml_cpu.py lists the extensions one by
+# one; scripts/build_llama_server.py builds llama-server with the same options. After the install,
+# `ggml_cpu.py check` refuses a wheel with AMX (a wheel pip cached from an older build is rebuilt).
+GGML_CPU := $(shell $(PYTHON) scripts/ggml_cpu.py cmake-args)
+PIP_BUILD := -C cmake.args="-DLLAVA_BUILD=OFF;$(GGML_CPU)"
+LLAMA_PIN := llama-cpp-python==0.3.36
 
 .PHONY: demo test test-unit lint bench-overhead bench-learning bench-learning-reasoning bench-learning-textworld bench-learning-coding bench-learning-quick install install-server install-test sysdeps sandbox-deps clean
 
@@ -17,8 +20,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 
-$(VENV)/.stamp-local: pyproject.toml | $(PY)
+$(VENV)/.stamp-local: pyproject.toml scripts/ggml_cpu.py | $(PY)
 	$(PIP) install $(PIP_BUILD) -e ".[local,demo]"
+	$(PY) scripts/ggml_cpu.py check || { \
+	  $(PIP) install --no-cache-dir --force-reinstall --no-deps $(PIP_BUILD) "$(LLAMA_PIN)" && \
+	  $(PY) scripts/ggml_cpu.py check; }
 	@touch $@
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-local
@@ -30,7 +36,7 @@ $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-local
 # and llama-bench, built offline from the llama.cpp tree vendored in the pinned llama-cpp-python sdist
 # into $(VENV)/bin (~10-15 min on 2 cores the first time; later runs reuse $(LLAMA_BUILD_WORK)).
 LLAMA_BUILD_WORK ?= build/llama.cpp
-$(VENV)/.stamp-llama-server: scripts/build_llama_server.py | $(PY)
+$(VENV)/.stamp-llama-server: scripts/build_llama_server.py scripts/ggml_cpu.py | $(PY)
 	$(PY) scripts/build_llama_server.py --prefix $(VENV) --work $(LLAMA_BUILD_WORK)
 	@touch $@
 

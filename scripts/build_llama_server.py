@@ -8,8 +8,9 @@ Used by ``make install`` (target ``$(VENV)/.stamp-llama-server``); run it by han
     python scripts/build_llama_server.py --prefix .venv
 
 Network is used only by ``pip download`` (PyPI, for the sdist); the cmake build itself fetches
-nothing: no prebuilt web UI, no curl, no OpenSSL. Native CPU flags stay on (turning them off
-halves prompt speed). A second run reuses the sdist, the extracted tree and the build directory.
+nothing: no prebuilt web UI, no curl, no OpenSSL. The host's own CPU extensions stay on (turning
+them off halves prompt speed), but never Intel AMX (``scripts/ggml_cpu.py`` says why). A second
+run reuses the sdist, the extracted tree and the build directory.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import sys
 import tarfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ggml_cpu import host_options
+
 VERSION = "0.3.36"
-NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 TARGETS = ("llama-server", "llama-bench", "llama-batched-bench")
 CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
@@ -34,11 +37,6 @@ CMAKE_FLAGS = (
     "-DLLAMA_USE_PREBUILT_UI=OFF",
     "-DLLAMA_OPENSSL=OFF",
     "-DBUILD_SHARED_LIBS=OFF",
-    "-DGGML_NATIVE=ON",
-    # native, but never Intel AMX: where the CPU lists it and the kernel does not grant its tile
-    # state (a VM seen here), ggml's AMX path dies at its first ldtilecfg (the Makefile says more)
-    f"-DCMAKE_C_FLAGS={NO_AMX}",
-    f"-DCMAKE_CXX_FLAGS={NO_AMX}",
 )
 
 
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve()
     src = extract(fetch_sdist(work, args.version), work, args.version)
     build = work / "build"
-    run(["cmake", "-S", str(src), "-B", str(build), *CMAKE_FLAGS])
+    run(["cmake", "-S", str(src), "-B", str(build), *CMAKE_FLAGS, *host_options()])
     run(["cmake", "--build", str(build), "--target", *args.targets, f"-j{args.jobs}"])
 
     bindir = Path(args.prefix).resolve() / "bin"

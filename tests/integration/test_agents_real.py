@@ -60,6 +60,9 @@ def test_a_vault_backed_spark_answers_from_a_directory(tmp_path: Path, qwen15: L
     # it answered (DONE), and the check judged the answer: not a critic's Φ after the search
     assert result.decided_by == "ground_truth" and result.success and "14" in result.output
     assert result.trace_path and "search_documents" in Path(result.trace_path).read_text()  # it searched
+    # it cites the passage it drew on: the model's own [refunds.md#0], or the Spark's Sources line
+    assert "refunds.md" in result.output and result.sources, result.output
+    assert all(s.startswith("refunds.md#") for s in result.sources), result.sources
 
 
 def test_a_two_node_flow_of_sparks_with_a_conditional_retry(tmp_path: Path, qwen15: LocalBackend) -> None:
