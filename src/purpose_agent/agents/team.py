@@ -14,7 +14,10 @@ A code run: the architect plans, the tester writes assert tests from the plan, t
 code in a ``CodingEnvironment`` that runs those tests in the sandbox after every submission
 (a submission that does not parse, such as a function written on one line, runs re-flowed into
 lines when that makes it parse, and its observation says so: ``purpose_agent.agents._reflow``).
-Passing tests are the ground truth of success (and what the gate learns from). Other kinds hand
+Passing tests are the ground truth of success (and what the gate learns from). When the coder's
+prompt held lessons a person taught (``teach``), the coder gets one more turn that names them and
+the code to revise; the revision replaces the code only if it parses and its tests pass no fewer
+than before. Other kinds hand
 each role's output to the next; the critic's Φ of the last role decides success.
 """
 
@@ -35,6 +38,7 @@ from purpose_agent.core.environment import ActionSpec, SimpleEnvironment
 from purpose_agent.core.types import Action, State
 from purpose_agent.errors import ConfigurationError
 from purpose_agent.memory.ci import Decision
+from purpose_agent.memory.prompt import is_taught
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.base import Backend, run_sync
 from purpose_agent.models.registry import resolve_backend
@@ -127,6 +131,14 @@ def plain_plan(text: str) -> str:
     return (
         "\n".join(out).strip() or "(the plan was code only: write the function from the task and the tests)"
     )
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -244,17 +256,46 @@ class Team:
         )
         code = str(result.final_state.data.get("code", "")) or coded.output
         passed = int(result.final_state.data.get("passed", 0)) if tests else None
+        turns, deciding = [plan, written, coded], coded
+        taught = self._taught(coded.memory_ids)
+        if taught and code.strip():
+            revised, rev = await coder.aturn(
+                f"{task}\nRevise the code so that it follows what your user taught you: "
+                + " ".join(f'"{t}"' for t in taught)
+                + " Keep what it does. Submit the revised code with submit_code, then DONE.",
+                context=f"{context}\n\nCODE (the current version):\n```python\n{code}\n```",
+                environment=ReflowingEnvironment(CodingEnvironment(code_task, isolation=self.isolation)),  # type: ignore[arg-type]
+                max_steps=2,
+            )
+            turns.append(revised)
+            new_code = str(rev.final_state.data.get("code", ""))
+            new_passed = int(rev.final_state.data.get("passed", 0)) if tests else None
+            # the revision stands only if the sandbox's tests pass no fewer than before
+            if new_code.strip() and (new_passed or 0) >= (passed or 0) and _parses(new_code):
+                code, passed, deciding = new_code, new_passed, revised
         decided = "tests" if tests else "critic"
         # the code is the team's output; the tester's tests judged it in the sandbox
         return RunResult.from_turns(
             task,
-            [plan, written, coded],
-            deciding=coded,
+            turns,
+            deciding=deciding,
             decided_by=decided,
             output=code,
             tests=tests,
             tests_passed=passed,
         )
+
+    def _taught(self, memory_ids: tuple[str, ...]) -> list[str]:
+        """The texts of the lessons a person taught among ``memory_ids`` (a run's prompt had them)."""
+        found = []
+        for mid in memory_ids:
+            try:
+                m = self.store.get(mid)
+            except KeyError:
+                continue
+            if is_taught(m):
+                found.append(m.text)
+        return found
 
     # ------------------------------------------------------------------ memory
     def teach(self, text: str) -> Decision:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _agent_models import FIB, TESTS, Fake, done
+from _agent_models import FIB, FIB_TYPED, TESTS, Fake, code_actor, done
 
 import purpose_agent as pa
 from purpose_agent.agents.team import parse_tests, plain_plan
@@ -203,6 +203,44 @@ def test_quick_start_teach_reaches_the_next_run_and_status_shows_it_used(tmp_pat
     text = str(status)
     assert "code team (architect + coder + tester): 2 runs, success rate 100%" in text
     assert "used in 1 runs" in text and "Always add type hints" in text
+
+
+def _stubborn_coder(revision: str) -> Any:
+    """A coder that skips the memory section (the real 1.5B one did: its code passed the tests,
+    the run ended, no type hints) and writes ``revision`` only when its task asks for a revision."""
+
+    def actor(prompt: str, actions: list[str], turn: int) -> dict[str, Any]:
+        if "You are coder" in prompt and turn == 0:
+            code = revision if "Revise the code so that it follows" in prompt else FIB
+            return {"thought": "write it", "action": "submit_code", "params": {"code": code}}
+        return code_actor(prompt, actions, turn)
+
+    return actor
+
+
+def test_a_taught_lesson_gets_a_revision_turn_that_the_sandbox_tests_keep(tmp_path: Path) -> None:
+    fake = Fake(_stubborn_coder(FIB_TYPED))
+    team = pa.purpose("Help me write Python code", model=fake.model, memory=_store(tmp_path))
+    first = team.run("Write a fibonacci function")
+    assert [t.agent for t in first.turns] == ["architect", "tester", "coder"]  # nothing taught: no revision
+    decision = team.teach("Always add type hints")
+    second = team.run("Write a fibonacci function")
+    assert [t.agent for t in second.turns] == ["architect", "tester", "coder", "coder"]
+    revise = next(p for p in fake.prompts if "Revise the code" in p)  # (the gate's replays reuse it)
+    assert '"Always add type hints"' in revise and FIB.strip() in revise  # the lesson and the code to revise
+    assert second.output == FIB_TYPED and second.success and second.tests_passed == 3
+    assert decision.memory_id in second.memory_ids
+
+
+def test_a_revision_that_fails_more_tests_is_not_taken(tmp_path: Path) -> None:
+    broken = "def fibonacci(n: int) -> int:\n    return 0\n"
+    team = pa.purpose(
+        "Help me write Python code", model=Fake(_stubborn_coder(broken)).model, memory=_store(tmp_path)
+    )
+    team.teach("Always add type hints")
+    result = team.run("Write a fibonacci function")
+    assert len(result.turns) == 4 and result.turns[-1].output != FIB  # the revision ran
+    assert result.output == FIB and result.success and result.tests_passed == 3  # the tested code stands
 
 
 def test_an_unsafe_lesson_is_rejected_and_never_reaches_a_prompt(tmp_path: Path) -> None:
