@@ -2,7 +2,8 @@
 has this folder and tests/unit/evals): the toy's one-answer question with the expected answer
 set per task, and a factory of
 it that kills the process it runs in for its first ``times`` calls (counted in files under
-``marker_dir``, so a retry on a new worker sees the count)."""
+``marker_dir``, each created exclusively, so a retry on a new worker, or a run beside it, sees
+the count)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ class DiesFirst:
 
     def __call__(self, _seed: int) -> AnswerEnv:
         os.makedirs(self.marker_dir, exist_ok=True)
-        died = len(os.listdir(self.marker_dir))
-        if died < self.times:
-            open(os.path.join(self.marker_dir, f"death-{died}"), "w").close()
+        for n in range(self.times):  # claim a death; runs side by side never claim the same one
+            try:
+                os.close(os.open(os.path.join(self.marker_dir, f"death-{n}"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                continue
             os._exit(1)
         return AnswerEnv(self.answer)
 

@@ -1,15 +1,18 @@
 """The benchmark runner and the gate's validation replays on a local Ray instance (``ray.init()``
 on this machine; no model is loaded): the same per-episode results, ledger lines and gate
 decisions as the local executor, resume, and a worker that dies mid-run retried once, then
-reported, never lost."""
+reported, never lost; with ``memory_url=`` (a real PostgreSQL server, ``tests/_postgres.py``)
+the workers share the arms' memories in the database."""
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,10 @@ import pytest
 from _ray_local import local_ray
 
 import purpose_agent as pa
+from purpose_agent.core.modes import RunMode
 from purpose_agent.errors import ConfigurationError, MissingExtraError, WorkerLostError
-from purpose_agent.evals import FULL, BenchmarkConfig, BenchmarkRunner, BenchmarkTask
+from purpose_agent.evals import FULL, REFLECTION, UNGATED, BenchmarkConfig, BenchmarkRunner, BenchmarkTask
+from purpose_agent.evals.ledger import UnitKey
 from purpose_agent.loop._fanout import fan_out
 from purpose_agent.loop.replay import ReplayTask, ValidationReplay
 from purpose_agent.memory.ci import MemoryCI
@@ -144,6 +149,85 @@ def test_a_learning_benchmark_on_ray_gives_the_local_ledger_and_gate_decisions(
     assert on_ray.conditions["full"]["after"]["mean"] == 1.0  # and the arm learned
 
 
+def _contents(store: MemoryStore) -> list[tuple[str, str, str, int, int]]:
+    with store:
+        return sorted(
+            (m.kind.value, m.text, m.status.value, m.merges, m.times_included) for m in store.list()
+        )
+
+
+def test_a_benchmark_on_ray_with_postgres_memory_gives_the_local_sqlite_ledger(
+    ray_local, pg_url: str, tmp_path: Path
+) -> None:
+    """``executor="ray"`` with ``memory_url=``: the arms' memories, checkpoints and reflections in
+    PostgreSQL; the test episodes and the gate's replays run on workers that read them there (no
+    memory file exists). The ledger and the results equal the local SQLite run's; each (arm,
+    seed) schema holds what that arm's SQLite file (or reflections file) holds; a test episode
+    whose worker dies is retried, and every planned unit is recorded once, in order.
+
+    A FunctionModel, not a ScriptedModel: a ScriptedModel answers by call order, and each worker
+    gets a copy at the driver's position, so the learning arms' interleaved actor, distiller
+    and reflection calls could not be scripted the same way for both executors."""
+    import _toy
+    from _ray_bench import DiesFirst, deaths
+
+    arms, seeds = (FULL, UNGATED, REFLECTION), (0, 1)
+    marker = str(tmp_path / "died")
+
+    def tasks(seed: int) -> list[BenchmarkTask]:
+        return _toy.tasks(seed, train=2, test=3)
+
+    def dying_tasks(seed: int) -> list[BenchmarkTask]:
+        # the first test task's first episode (the floor's, on a worker) kills its worker once
+        out = tasks(seed)
+        i = next(i for i, t in enumerate(out) if t.split == "test")
+        out[i] = replace(out[i], make_env=DiesFirst(marker, 1))
+        return out
+
+    here, there = FunctionModel(_toy.reply), FunctionModel(_toy.reply)
+    local = _toy.runner(tmp_path / "local", here, conditions=arms, seeds=seeds).run(tasks, 1, "toy")
+    recorded: list[str] = []
+    runner = _toy.runner(
+        tmp_path / "ray", there, conditions=arms, seeds=seeds, executor="ray", memory_url=pg_url,
+        on_unit=lambda key, rec: recorded.append(key.as_str()),
+    )  # fmt: skip
+    on_ray = runner.run(dying_tasks, 1, "toy")
+    root, ref_root = tmp_path / "ray" / "toy", tmp_path / "local" / "toy"
+    lines = _lines(root)
+    assert lines == _lines(ref_root)  # gate decisions, memory ids (numbered) and reflections' effect included
+    assert deaths(marker) == 1  # the episode was retried on a new worker, and recorded
+    # nothing lost or doubled: every unit of the plan once, in plan order
+    planned = [UnitKey(**r["key"]).as_str() for r in _ledger(ref_root)]
+    assert recorded == planned and len(set(recorded)) == len(planned)
+    # the test episodes and the gate's replays ran on workers (their calls are in the ledger)
+    remote = sum(r["calls"] for r in lines if r["key"]["phase"] == "test" and "shared_from" not in r)
+    remote += sum(r["gate"]["calls"] for r in lines if r["key"]["phase"] == "train")
+    assert remote > 0 and len(here.calls) - len(there.calls) == remote
+    for name, c in local.conditions.items():
+        assert on_ray.conditions[name]["curve"] == c["curve"], name
+        assert on_ray.conditions[name]["after"] == c["after"], name
+    for arm in arms:  # every arm learned, and its test episodes on workers found what it learned
+        assert on_ray.conditions[arm.name]["after"]["mean"] == 1.0, arm.name
+
+    # the memories: in PostgreSQL only, each (arm, seed) in its own schema, as the SQLite files
+    assert not [p for p in root.rglob("*") if ".sqlite" in p.name or "reflections" in p.name]
+    pg = runner._pg
+    assert pg is not None
+    for arm in (FULL, UNGATED):
+        for seed in seeds:
+            stem = f"{arm.name}-s{seed}"
+            store = pg.store(stem, RunMode.EVAL_TEST, embedder=None)
+            sqlite = MemoryStore(
+                ref_root / "memory" / f"{stem}.sqlite", mode=RunMode.EVAL_TEST, embedder=None
+            )
+            assert _contents(store) == _contents(sqlite) != [], stem
+    for seed in seeds:
+        stem = f"reflection-s{seed}"
+        written = json.loads((ref_root / "memory" / f"{stem}.reflections.json").read_text())
+        assert written and pg.reflections(stem).read(3) == written, stem
+        assert not pg.has_store(stem)
+
+
 def test_a_test_episode_whose_worker_dies_is_retried_then_reported_and_resumed(
     ray_local, tmp_path: Path
 ) -> None:
@@ -242,7 +326,40 @@ def test_a_replay_whose_worker_dies_is_retried_then_reported(ray_local, tmp_path
         assert "replay failed: WorkerLostError" in decision.reason and "'v0#0'" in decision.reason
         assert "the Ray worker running it died (1 retry)" in decision.reason
         assert store.get(mid).status is MemoryStatus.QUARANTINED and not store.replays(mid)
-    assert deaths(always) == 2  # the run and its one retry
+    assert deaths(always) == 4  # the unit's two runs (sent side by side) and the retry of each
+
+
+def test_the_gate_sends_a_units_two_replays_to_ray_at_once(
+    ray_local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate's units run one after another (each result can end the gate), but on Ray a
+    unit's baseline and its run with the candidate are two Ray tasks in flight together, never
+    more; the decisions are the local ones."""
+    import purpose_agent.loop.replay as replay_module
+
+    real = replay_module.afan_out_one
+    in_flight: list[str] = []
+    starts: list[tuple[str, int]] = []  # (unit, runs in flight once it started)
+
+    async def counting(fn: Any, payload: Any, name: str, **kw: Any) -> Any:
+        in_flight.append(name)
+        starts.append((name, len(in_flight)))
+        try:
+            return await real(fn, payload, name, **kw)
+        finally:
+            in_flight.remove(name)
+
+    monkeypatch.setattr(replay_module, "afan_out_one", counting)
+    on_ray = _gate(tmp_path / "ray.sqlite", "ray")
+    local = _gate(tmp_path / "local.sqlite", "local")
+    assert on_ray == local
+    decisions = on_ray[:-1]
+    runs = sum(d[9] for d in decisions)
+    pairs = sum(d[6] - d[11] for d in decisions)  # new pairs whose baseline ran in this gate
+    assert len(starts) == runs and pairs >= 4  # every run of the gate went to Ray
+    assert max(n for _, n in starts) == 2  # a pair at a time: units stay one after another
+    together = [(a, b) for (a, _), (b, n) in itertools.pairwise(starts) if n == 2]
+    assert len(together) == pairs and all(a == b for a, b in together)  # the two runs of one unit
 
 
 def test_learning_sends_its_replays_to_ray(ray_local, tmp_path: Path) -> None:

@@ -6,11 +6,13 @@ no arm sees another's memories; the token is drawn once per results folder and k
 same name (another ``out_dir``) never touches them. Checkpoints are schemas too
 (``..._c<units>``), each written in one transaction (a crash leaves the previous one whole), so
 every machine that reaches the database sees the memory the driver wrote; the results folder
-only holds the ledger, the reports and the token.
+only holds the ledger, the reports and the token. The ``reflection`` baseline's reflections are
+a table of its schema (``PgReflections``, append-only), checkpointed with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -31,6 +33,11 @@ if TYPE_CHECKING:
 
 #: The tables of a store that hold its data (``schema_version`` is written by the migration).
 TABLES = ("memories", "status_history", "inclusions", "credits", "replay_results", "embeddings")
+#: The ``reflection`` baseline's table (in its arm's schema; no store there).
+REFLECTIONS = "reflections"
+_REFLECTIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {schema}.reflections (id bigserial PRIMARY KEY, text text NOT NULL)"
+)
 
 
 def _slug(text: str, limit: int) -> str:
@@ -97,6 +104,10 @@ class PgMemory:
         row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{_q(schema)}.schema_version",)).fetchone()
         return bool(row and row[0])
 
+    def reflections(self, stem: str) -> PgReflections:
+        """The ``reflection`` baseline's reflections of one (arm, seed), in its schema."""
+        return PgReflections(self.url, self.schema(stem))
+
     def has_store(self, stem: str) -> bool:
         """True when the (arm, seed) has a store (it has trained at least once)."""
         with _pg_schema.connect(self.url, read_only=True) as conn:
@@ -104,10 +115,10 @@ class PgMemory:
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, stem: str, done: int) -> None:
-        """Copy the (arm, seed)'s store to its checkpoint after ``done`` training units (in one
-        transaction), and drop checkpoints older than the one before it."""
+        """Copy the (arm, seed)'s store (or reflections) to its checkpoint after ``done`` training
+        units (in one transaction), and drop checkpoints older than the one before it."""
         with self._connect() as conn:
-            if not self._is_store(conn, self.schema(stem)):
+            if not _has_schema(conn, self.schema(stem)):
                 return
             _copy(conn, self.schema(stem), self._ckpt(stem, done))
             base = self.schema(stem) + "_c"
@@ -127,10 +138,59 @@ class PgMemory:
         """Put the (arm, seed)'s store back as its checkpoint after ``done`` units left it;
         False (nothing changed) when there is no such checkpoint."""
         with self._connect() as conn:
-            if not self._is_store(conn, self._ckpt(stem, done)):
+            if not _has_schema(conn, self._ckpt(stem, done)):
                 return False
             _copy(conn, self._ckpt(stem, done), self.schema(stem))
             return True
+
+
+@dataclass(frozen=True)
+class PgReflections:
+    """The ``reflection`` baseline's reflections (``evals.reflection.ReflectionLog``) as the
+    table ``reflections`` of ``schema``: one row per reflection, appended, never rewritten, so
+    every machine reaching the database reads the same window. Read on a read-only connection
+    (``EVAL_TEST`` writes nothing); the table is created by the first write."""
+
+    url: str
+    schema: str
+
+    def read(self, window: int) -> list[str]:
+        with _pg_schema.connect(self.url, read_only=True) as conn:
+            if not _has_table(conn, self.schema, REFLECTIONS):
+                return []
+            rows = conn.execute(
+                f"SELECT text FROM {_q(self.schema)}.{REFLECTIONS} ORDER BY id DESC LIMIT %s", (window,)
+            ).fetchall()
+        return [str(r[0]) for r in reversed(rows)]
+
+    def append(self, text: str, window: int) -> None:
+        with _pg_schema.connect(self.url, read_only=False) as conn:
+            self._create(conn)
+            conn.execute(f"INSERT INTO {_q(self.schema)}.{REFLECTIONS} (text) VALUES (%s)", (text,))
+
+    def ensure(self) -> None:
+        """Create the (empty) table now, so a checkpoint is taken even before a first reflection."""
+        with _pg_schema.connect(self.url, read_only=False) as conn:
+            self._create(conn)
+
+    def _create(self, conn: psycopg.Connection[Any]) -> None:
+        import psycopg  # installed: a connection is open
+
+        # another process may create the schema or the table at the same moment
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(self.schema)}")
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+            conn.execute(_REFLECTIONS_DDL.format(schema=_q(self.schema)))
+
+
+def _has_schema(conn: psycopg.Connection[Any], schema: str) -> bool:
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (schema,)).fetchone()
+    return bool(row and row[0])
+
+
+def _has_table(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{_q(schema)}.{table}",)).fetchone()
+    return bool(row and row[0])
 
 
 def _drop(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -150,15 +210,22 @@ def _drop(conn: psycopg.Connection[Any], schema: str) -> None:
 
 
 def _copy(conn: psycopg.Connection[Any], src: str, dst: str) -> None:
-    """Replace the store in schema ``dst`` by a copy of the one in ``src``: every row of every
-    table, and the identity and write counters, in one transaction."""
+    """Replace the store (and reflections) in schema ``dst`` by a copy of the ones in ``src``:
+    every row of every table, and the identity and write counters, in one transaction."""
     _pg_schema.use_schema(conn, dst, create=True)  # outside the transaction: unaccent in public
     with conn.transaction():
+        is_store = PgMemory._is_store(conn, src)
+        tables = [*TABLES] if is_store else []
+        if _has_table(conn, src, REFLECTIONS):
+            tables.append(REFLECTIONS)
         _drop(conn, dst)
         conn.execute(f"CREATE SCHEMA {_q(dst)}")
         conn.execute(f"SET LOCAL search_path TO {_q(dst)}")
-        _pg_schema.migrate(conn, dst, read_only=False)
-        for table in TABLES:
+        if is_store:
+            _pg_schema.migrate(conn, dst, read_only=False)
+        if REFLECTIONS in tables:
+            conn.execute(_REFLECTIONS_DDL.format(schema=_q(dst)))
+        for table in tables:
             cols = ", ".join(
                 str(r[0])
                 for r in conn.execute(

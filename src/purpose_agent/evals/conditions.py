@@ -28,7 +28,7 @@ from purpose_agent.core.modes import RunMode
 from purpose_agent.evals._pg_memory import PgMemory
 from purpose_agent.evals.gate import PromoteAll
 from purpose_agent.evals.ground_truth import GroundTruthPurposeFunction
-from purpose_agent.evals.reflection import ReflectionMemory
+from purpose_agent.evals.reflection import FileReflections, ReflectionLog, ReflectionMemory
 from purpose_agent.evals.tasks import BenchmarkTask
 from purpose_agent.loop._fanout import Executor
 from purpose_agent.loop.hook import ACTOR_KINDS
@@ -296,7 +296,14 @@ class ArmSetup:
             train_attempts=self.settings.train_attempts,
             attempt_temperature=self.settings.attempt_temperature,
         )
-        return ReflectionMemory(self.teacher, self.reflections_path, learning=attempts)
+        return ReflectionMemory(self.teacher, self.reflection_log(), learning=attempts)
+
+    def reflection_log(self) -> ReflectionLog:
+        """Where the ``reflection`` arm keeps its reflections: a table of its PostgreSQL schema
+        (every worker and a resume read it there), else a JSON file beside its memory."""
+        if self.pg is not None:
+            return self.pg.reflections(self.stem)
+        return FileReflections(self.reflections_path)
 
     def prompt_memory_empty(self) -> bool:
         """True when nothing this arm learned can reach the actor's prompt (no promoted
@@ -323,10 +330,12 @@ class ArmSetup:
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         base = self._ckpt(done)
         if self.pg is not None:
-            self.pg.checkpoint(self.stem, done)
+            if self.condition.memory == "reflection":
+                self.pg.reflections(self.stem).ensure()  # a checkpoint even before a first reflection
+            self.pg.checkpoint(self.stem, done)  # the store, or the reflections, in the arm's schema
         elif self.store_path.exists():
             _backup(self.store_path, base.with_suffix(".sqlite"))
-        if self.reflections_path.exists():
+        if self.pg is None and self.reflections_path.exists():
             tmp = base.with_suffix(".json.tmp")
             tmp.write_bytes(self.reflections_path.read_bytes())
             tmp.replace(base.with_suffix(".json"))
@@ -339,7 +348,7 @@ class ArmSetup:
         """Put the arm's memory back to its state after ``done`` training units (0: empty)."""
         if self.condition.memory not in ("ungated", "learning", "reflection"):
             return
-        in_pg = False  # the store's checkpoint was found (the arm's memory on PostgreSQL)
+        in_pg = False  # the checkpoint schema was found (the arm's memory on PostgreSQL)
         if self.pg is not None:
             in_pg = done > 0 and self.pg.restore(self.stem, done)
             if not in_pg:
@@ -352,10 +361,11 @@ class ArmSetup:
         base = self._ckpt(done)
         db, refl = base.with_suffix(".sqlite"), base.with_suffix(".json")
         if not in_pg and not db.exists() and not refl.exists():
+            where = f"schema {self.pg.schema(self.stem)}_c{done}" if self.pg is not None else self.ckpt_dir
             raise RuntimeError(
-                f"cannot resume arm {self.stem}: no checkpoint after {done} training units in {self.ckpt_dir}"
+                f"cannot resume arm {self.stem}: no checkpoint after {done} training units ({where})"
             )
         if self.pg is None and db.exists():
             _backup(db, self.store_path)
-        if refl.exists():
+        if self.pg is None and refl.exists():
             self.reflections_path.write_bytes(refl.read_bytes())

@@ -6,14 +6,19 @@ is frozen (read only).
 With ``learning=Learning(train_attempts=k)`` a failed training task is retried like in the
 learning arms (``purpose_agent.loop.attempts``: up to k attempts, sampling after the first),
 and each retry sees the reflection on the attempt before it (Reflexion's trial loop, in
-training only), so every arm gets the same attempt budget."""
+training only), so every arm gets the same attempt budget.
+
+The reflections are kept by a ``ReflectionLog``: a JSON file by default (``FileReflections``,
+the window only), or, for a benchmark whose memories are in PostgreSQL, a table of the arm's
+schema (``evals._pg_memory.PgReflections``), so a Ray worker on another machine and a resumed
+benchmark read the same reflections."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from purpose_agent.core import events as ev
 from purpose_agent.core.modes import RunMode
@@ -29,30 +34,61 @@ _SYSTEM = (
 )
 
 
+@runtime_checkable
+class ReflectionLog(Protocol):
+    """Where a ReflectionMemory keeps its reflections."""
+
+    def read(self, window: int) -> list[str]:
+        """The last ``window`` reflections, oldest first."""
+        ...
+
+    def append(self, text: str, window: int) -> None:
+        """Keep ``text`` as the newest reflection (at least the last ``window`` are kept)."""
+        ...
+
+
+class FileReflections:
+    """The reflections as a JSON list in ``path`` (the last ``window`` only), replaced whole."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def read(self, window: int) -> list[str]:
+        if not self.path.exists():
+            return []
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        return [str(x) for x in data][-window:]
+
+    def append(self, text: str, window: int) -> None:
+        items = [*self.read(window), text][-window:]
+        tmp = self.path.with_suffix(".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(self.path)
+
+
 class ReflectionMemory:
-    """A sliding window of self-reflections, kept in a JSON file so a resumed benchmark sees it."""
+    """A sliding window of self-reflections, kept by ``log`` (a file path: a JSON file) so a
+    resumed benchmark sees it."""
 
     def __init__(
         self,
         llm: Backend,
-        path: str | Path,
+        log: str | Path | ReflectionLog,
         *,
         window: int = 3,
         max_tokens: int = 120,
         learning: Any = None,
     ) -> None:
         self.llm = llm
-        self.path = Path(path)
+        self.log: ReflectionLog = log if isinstance(log, ReflectionLog) else FileReflections(log)
         self.window = window
         self.max_tokens = max_tokens
         #: read by the Orchestrator: ``train_attempts`` (the same budget as the learning arms)
         self.learning = learning
 
     def reflections(self) -> list[str]:
-        if not self.path.exists():
-            return []
-        data = json.loads(self.path.read_text(encoding="utf-8"))
-        return [str(x) for x in data][-self.window :]
+        return self.log.read(self.window)
 
     def compile_for(
         self, purpose: str, context: str, *, exclude: Sequence[str] = ()
@@ -88,9 +124,5 @@ class ReflectionMemory:
         completion = run_sync(lambda: self.llm.acomplete(msgs, None, max_tokens=self.max_tokens))
         text = " ".join(completion.text.split())[:400]
         if text:
-            items = [*self.reflections(), text][-self.window :]
-            tmp = self.path.with_suffix(".tmp")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
-            tmp.replace(self.path)
+            self.log.append(text, self.window)
         return out

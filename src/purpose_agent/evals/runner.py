@@ -24,8 +24,10 @@ names it, and the same command resumes with it.
 
 ``memory_url="postgresql://..."`` keeps the arms' memories in that database instead of SQLite
 files under ``out_dir`` (``evals/_pg_memory.py``): one schema per (arm, seed), checkpoints as
-schemas, so workers on several machines share it and only the driver needs the results folder
-(but for the ``reflection`` baseline, whose reflections stay a file there).
+schemas, so workers on several machines share it and only the driver needs the results folder.
+The ``reflection`` baseline's reflections are there too: a table of its arm's schema.
+Both together (``executor="ray"`` and ``memory_url=``): every worker reads the arms' memories
+from the database, and the gate's replays on workers reopen the arm's schema from its URL.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ Executor = Literal["local", "ray"]
 EXECUTORS: tuple[str, ...] = get_args(Executor)
 #: times a task is run again on a new worker after its worker process died
 WORKER_RETRIES = 1
+_CONNECT_LOCK = threading.Lock()
 
 
 def check_executor(executor: object, where: str = "executor", purpose: str | None = None) -> None:
@@ -64,9 +65,10 @@ def connect(address: str | None, purpose: str) -> Any:
     """``ray``, initialised (``address``; None: $RAY_ADDRESS, else a local instance) and with our
     serialization rules registered."""
     ray = ray_module(purpose)
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    _register(ray)
+    with _CONNECT_LOCK:  # runs fanned out from several threads at once (the gate's pairs) init once
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        _register(ray)
     return ray
 
 

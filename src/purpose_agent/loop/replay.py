@@ -9,8 +9,10 @@ truth at the end of the run, or None when it reported none: the gate never decid
 
 ``executor="ray"`` (extra ``ray``) runs each replay as a Ray task: the same run on a worker
 (``loop/_fanout.py``: the store reopened from its location, the model a copy or rebuilt from
-its endpoint), so the gate decides the same. A replay whose worker died twice raises
-``WorkerLostError``; the gate then keeps the candidate quarantined and its decision says why.
+its endpoint), so the gate decides the same. The gate sends a unit's two runs (without and with the
+candidate) at once (``pairs_at_once``); units still run one after another, since each result
+can end the gate. A replay whose worker died twice raises ``WorkerLostError``; the gate then
+keeps the candidate quarantined and its decision says why.
 """
 
 from __future__ import annotations
@@ -158,6 +160,12 @@ class ValidationReplay:
         store, self._store = self._store, None
         if store is not None:
             store.close()
+
+    @property
+    def pairs_at_once(self) -> bool:
+        """True on Ray: the gate runs a unit's baseline and its run with the candidate side by
+        side (each is a Ray task; in this process the two would only share one model)."""
+        return self.executor == "ray"
 
     @property
     def tasks(self) -> list[ReplayTask]:

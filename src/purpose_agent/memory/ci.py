@@ -7,6 +7,7 @@ event loop keeps running while the validation runs do."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -130,7 +131,11 @@ class MemoryCI:
     state; a replay with ``run_unit`` is run one unit at a time, at most ``units_per_gate`` new
     units (None: all units not yet seen), the units most like the lesson's task first when the
     replay ranks them (``units_for(memory)``, as ``ValidationReplay`` does), and stops as soon
-    as the rule decides, or at a tie once the units left in this gate cannot decide it.
+    as the rule decides, or at a tie once the units left in this gate cannot decide it. Units
+    run one after another (each can stop the next); a replay whose ``pairs_at_once`` is true
+    (``ValidationReplay(executor="ray")``: each run a Ray task) runs a unit's baseline and its
+    run with the candidate side by side, the same decisions (the run with the candidate is
+    made, and counted, even when the baseline then reports no ground truth).
     """
 
     def __init__(
@@ -300,11 +305,17 @@ class MemoryCI:
             todo = todo[: self.units_per_gate]
         promoted = self._promoted()
         cost.state = promoted
+        together = bool(getattr(replay, "pairs_at_once", False))
         for i, key in enumerate(todo):
             cache_key = (promoted, key)
             base = gate.baselines.get(cache_key)
+            run: UnitRun | None = None
             if base is None:
-                base = await self._run_unit(key, [], [memory_id])
+                if together:
+                    base, run = await self._run_pair(key, memory_id)
+                    cost.add(run)
+                else:
+                    base = await self._run_unit(key, [], [memory_id])
                 gate.baselines[cache_key] = base
                 cost.add(base)
             else:
@@ -312,8 +323,9 @@ class MemoryCI:
             if base.outcome is None:  # no ground truth on this unit: no evidence, skip the 'with' run
                 no_gt.append(key)
                 continue
-            run = await self._run_unit(key, [memory_id], [])
-            cost.add(run)
+            if run is None:
+                run = await self._run_unit(key, [memory_id], [])
+                cost.add(run)
             if run.outcome is None:
                 no_gt.append(key)
                 continue
@@ -324,6 +336,17 @@ class MemoryCI:
             if abs(new[-1].diff) <= self.rule.tie and not self.rule.reachable(pairs, len(todo) - i - 1):
                 break  # a tie, and the units left in this gate cannot decide it
         return bool(todo)
+
+    async def _run_pair(self, key: str, memory_id: str) -> tuple[UnitRun, UnitRun]:
+        """A unit's baseline and its run with the candidate, side by side; both finish before a
+        failure of either is raised (the baseline's first)."""
+        base, run = await asyncio.gather(
+            self._run_unit(key, [], [memory_id]), self._run_unit(key, [memory_id], []), return_exceptions=True
+        )
+        for value in (base, run):
+            if isinstance(value, BaseException):
+                raise value
+        return cast(UnitRun, base), cast(UnitRun, run)
 
     def _run_legacy(
         self, memory_id: str, gate: _Gate, cost: _Cost, new: list[Pair], no_gt: list[str]

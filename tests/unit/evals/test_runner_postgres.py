@@ -1,10 +1,11 @@
 """BenchmarkRunner(memory_url="postgresql://..."): the arms' memories in PostgreSQL (issue 16).
 
 On the toy benchmark (a FunctionModel) against a real server: every (arm, seed) keeps its
-memory in a schema of its own and nothing in SQLite files; the ledger and the results equal the
-SQLite run's; a test unit changes nothing in the database (``pg_dump`` before and after); a
-crash inside a training unit resumes from the PostgreSQL checkpoint and finds the same
-memories; an unreachable server is a clear error, the password redacted."""
+memory in a schema of its own and nothing in SQLite files, the ``reflection`` baseline its
+reflections in a table of its schema and nothing in a JSON file; the ledger and the results
+equal the SQLite run's; a test unit changes nothing in the database (``pg_dump`` before and
+after); a crash inside a training unit resumes from the PostgreSQL checkpoint and finds the same
+memories (or reflections); an unreachable server is a clear error, the password redacted."""
 
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ import pytest
 
 from purpose_agent.core.modes import RunMode
 from purpose_agent.errors import ConfigurationError, StoreUnavailableError
-from purpose_agent.evals import FULL, UNGATED, BenchmarkResult
+from purpose_agent.evals import FULL, REFLECTION, UNGATED, BenchmarkResult
+from purpose_agent.evals._pg_memory import PgReflections
 from purpose_agent.evals.conditions import ArmSetup
 from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.memory.postgres import PostgresStore
 from purpose_agent.memory.store import MemoryStore
 from purpose_agent.models.testing import FunctionModel
 
-ARMS = (FULL, UNGATED)
+#: the arms with a memory store, and all the arms of the benchmark (the reflection baseline too)
+STORE_ARMS = (FULL, UNGATED)
+ARMS = (*STORE_ARMS, REFLECTION)
 SEEDS = (0, 1)
 #: what differs between two runs of the same benchmark: times, and the memories' random ids
 VOLATILE = {"wall_s", "model_time_s", "seconds", "id"}
@@ -92,10 +96,10 @@ def test_arms_keep_isolated_memories_in_postgres_with_the_sqlite_results_and_tes
         assert result.conditions[name]["curve"] == c["curve"], name
         assert _stable(result.conditions[name]["learning"]) == _stable(c["learning"]), name
 
-    # the memories are in PostgreSQL, one schema per (arm, seed), and in no SQLite file
-    assert not [p for p in root.rglob("*") if ".sqlite" in p.name]
+    # the memories are in PostgreSQL, one schema per (arm, seed), and in no SQLite or JSON file
+    assert not [p for p in root.rglob("*") if ".sqlite" in p.name or "reflections" in p.name]
     assert runner._pg is not None
-    stems = [f"{a.name}-s{s}" for a in ARMS for s in SEEDS]
+    stems = [f"{a.name}-s{s}" for a in STORE_ARMS for s in SEEDS]
     ids: dict[str, set[str]] = {}
     for stem in stems:
         store = runner._pg.store(stem, RunMode.EVAL_TEST, embedder=None)
@@ -110,6 +114,20 @@ def test_arms_keep_isolated_memories_in_postgres_with_the_sqlite_results_and_tes
             assert a == b or not ids[a] & ids[b]
     with psycopg.connect(pg_url) as conn:  # nothing in the public schema
         assert conn.execute("SELECT to_regclass('public.memories')").fetchone() == (None,)
+    # the reflection baseline's reflections: a table of its own schema, the window the file holds
+    for seed in SEEDS:
+        stem = f"reflection-s{seed}"
+        log = runner._pg.reflections(stem)
+        assert isinstance(log, PgReflections) and log.schema == runner._pg.schema(stem)
+        written = json.loads((ref_root / "memory" / f"{stem}.reflections.json").read_text())
+        assert written and log.read(3) == written
+        # one row per training attempt (each writes one reflection), none in another arm's schema
+        reflection_train = [r for r in _ledger(ref_root, "reflection") if r["key"]["seed"] == seed]
+        attempts = sum(r["attempts"] for r in reflection_train if r["key"]["phase"] == "train")
+        assert _reflection_rows(pg_url, log.schema) == list(range(1, attempts + 1))
+        assert not runner._pg.has_store(stem)  # no memory store for this arm
+    for stem in stems:
+        assert runner._pg.reflections(stem).read(3) == []
 
 
 def test_a_crash_inside_a_training_unit_resumes_from_the_postgres_checkpoint(
@@ -161,6 +179,53 @@ def test_a_crash_inside_a_training_unit_resumes_from_the_postgres_checkpoint(
     # a resume without the database is another benchmark: refused
     with pytest.raises(ValueError, match="another configuration"):
         _toy.runner(tmp_path, conditions=(FULL,), seeds=(0,)).run(_toy.tasks, 1, "c")
+
+
+def _reflection_rows(url: str, schema: str) -> list[int]:
+    """The ids of the rows of a schema's reflections table, in order."""
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute(f'SELECT id FROM "{schema}".reflections ORDER BY id').fetchall()]
+
+
+def test_a_crash_in_the_reflection_arm_resumes_with_its_reflections_from_postgres(
+    pg_url: str, sqlite_run: tuple[BenchmarkResult, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reflection of a training unit is in the arm's table when the unit dies before its
+    ledger line; the resume restores the table from the PostgreSQL checkpoint (that row gone)
+    and reruns the unit, so the ledger and the reflections equal an uninterrupted run's: one
+    row per recorded training attempt, numbered without a gap."""
+    _, ref_root = sqlite_run
+    original = ArmSetup.checkpoint
+    seen: list[int] = []
+
+    def dying(self: ArmSetup, done: int) -> None:
+        if self.condition.name == "reflection" and done == 2:
+            assert self.pg is not None
+            seen.extend(_reflection_rows(pg_url, self.pg.schema(self.stem)))
+            raise KeyboardInterrupt  # after the unit wrote its reflection, before its line
+        original(self, done)
+
+    monkeypatch.setattr(ArmSetup, "checkpoint", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _toy.runner(tmp_path, conditions=(REFLECTION,), seeds=(0,), memory_url=pg_url).run(_toy.tasks, 1, "r")
+    monkeypatch.setattr(ArmSetup, "checkpoint", original)
+    reference = [r for r in _ledger(ref_root, "reflection") if r["key"]["seed"] == 0]
+    train = [r for r in reference if r["key"]["phase"] == "train"]
+    assert len(seen) == train[0]["attempts"] + train[1]["attempts"]  # unit 2's reflections were written
+    rerun: list[str] = []
+    runner = _toy.runner(
+        tmp_path, conditions=(REFLECTION,), seeds=(0,), memory_url=pg_url,
+        on_unit=lambda k, r: rerun.append(f"{k.phase}:{k.task}"),
+    )  # fmt: skip
+    runner.run(_toy.tasks, 1, "r")
+    assert rerun[0] == f"train:{train[1]['key']['task']}"  # the crashed unit first, run again
+    assert _ledger(tmp_path / "r", "reflection") == reference
+    assert runner._pg is not None
+    log = runner._pg.reflections("reflection-s0")
+    assert log.read(3) == json.loads((ref_root / "memory" / "reflection-s0.reflections.json").read_text())
+    attempts = sum(r["attempts"] for r in train)
+    assert _reflection_rows(pg_url, log.schema) == list(range(1, attempts + 1))  # no row twice, none lost
+    assert not [p for p in (tmp_path / "r").rglob("*") if "reflections" in p.name]  # no file
 
 
 def test_an_unreachable_or_wrong_memory_url_is_a_clear_error(tmp_path: Path) -> None:
