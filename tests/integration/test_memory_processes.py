@@ -1,4 +1,9 @@
-"""The memory store across processes: persistence, SIGKILL crash safety, concurrent writers."""
+"""The memory store across processes: persistence, SIGKILL crash safety, concurrent writers.
+
+The crash and concurrency tests run on a SQLite file and on a real PostgreSQL server
+(tests/_postgres.py starts it): there the processes stand in for machines sharing one database,
+each opening the store by its URL.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from purpose_agent.memory import MemoryStatus, MemoryStore
+from purpose_agent.memory.protocol import is_database_url
 
 PRELUDE = textwrap.dedent(
     """
@@ -30,6 +36,26 @@ PRELUDE = textwrap.dedent(
         return MemoryStore(PATH, mode=mode, scanner=Scanner(), embedder=None)
     """
 )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the shared store lives: a SQLite file, or a fresh database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "m.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+#: Rows of ``memories`` whose full-text entry is there and matches the memory's own text.
+FULLTEXT_ROWS = {
+    "sqlite": "SELECT COUNT(*) FROM memories_fts",
+    "postgres": "SELECT COUNT(*) FROM memories WHERE length(tsv) > 0 "
+    "AND tsv @@ plainto_tsquery('purpose_agent', text)",
+}
+
+
+def _backend(location: str) -> str:
+    return "postgres" if is_database_url(location) else "sqlite"
 
 
 def _run(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -99,9 +125,54 @@ while True:
 """
 
 
-def test_sigkill_mid_learning_loses_nothing_committed(tmp_path):
-    db = tmp_path / "m.db"
-    child = _spawn(CRASH_CHILD, str(db))
+#: The killed writer's ``application_name`` on PostgreSQL: how the server's view of it is found.
+CRASH_SESSION = "purpose-agent-crash-writer"
+
+
+def _sessions(url: str, app: str, where: str = "TRUE") -> int:
+    """How many server sessions named ``app`` match ``where`` (in pg_stat_activity)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s AND ({where})", (app,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _assert_sqlite_file_whole(db: str) -> None:
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+def _assert_server_let_go_of_the_killed_writer(url: str) -> None:
+    """The server rolled the killed writer's open transaction back by itself: a new writer takes,
+    at once, the locks any write of it held (every table it writes, the add lock), and no
+    transaction of its session is still in progress."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '5s'")  # a transaction left open would hold these for ever
+        with conn.transaction():  # EXCLUSIVE waits for any transaction that read FOR UPDATE or wrote
+            conn.execute("LOCK TABLE memories, status_history, inclusions, credits IN EXCLUSIVE MODE")
+    with MemoryStore(url, embedder=None, scanner=_AlwaysSafe()) as writer:
+        writer.conn.execute("SET lock_timeout = '5s'")
+        mid = writer.add("After a crash check the locks are free", "failure_pattern")  # the add lock
+        writer.promote(mid, "replay gain")
+        writer.record_inclusion([mid], "after-crash")
+        assert writer.credit([mid], 1.0, "after-crash") == [mid]
+    still_open = (
+        "backend_xid IS NOT NULL OR state IN ('idle in transaction', 'idle in transaction (aborted)')"
+    )
+    assert _sessions(url, CRASH_SESSION, still_open) == 0
+
+
+def test_sigkill_mid_learning_loses_nothing_committed(location):
+    backend = _backend(location)
+    # on PostgreSQL the writer's session is named, so the server's view of it can be checked
+    where = f"{location}&application_name={CRASH_SESSION}" if backend == "postgres" else location
+    child = _spawn(CRASH_CHILD, where)
     assert child.stdout is not None
     committed: list[str] = []
     try:
@@ -110,15 +181,18 @@ def test_sigkill_mid_learning_loses_nothing_committed(tmp_path):
             if not line:
                 pytest.fail(f"child died early: {child.stderr.read() if child.stderr else ''}")
             committed.append(line.strip())
+        if backend == "postgres":
+            assert _sessions(location, CRASH_SESSION) == 1  # the check below looks at this session
         os.kill(child.pid, signal.SIGKILL)  # in the middle of its next writes
     finally:
         child.kill()
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
-    with MemoryStore(db, embedder=None) as store:
+    if backend == "postgres":
+        _assert_server_let_go_of_the_killed_writer(location)
+    else:
+        _assert_sqlite_file_whole(location)
+    with MemoryStore(location, embedder=None) as store:
         found = {m.id for m in store.list()}
         assert set(committed) <= found
         for mid in committed:  # each commit was whole: promoted, included, credited
@@ -130,9 +204,11 @@ def test_sigkill_mid_learning_loses_nothing_committed(tmp_path):
             "(SELECT 1 FROM status_history h WHERE h.memory_id = m.id)"
         ).fetchone()[0]
         assert orphans == 0
-        fts = store.conn.execute("SELECT COUNT(*) FROM memories_fts").fetchone()[0]
+        fts = store.conn.execute(FULLTEXT_ROWS[backend]).fetchone()[0]
         assert fts == store.count()
         assert store.retrieve("retry with backoff factor", k=3)
+        last = store.get(committed[-1])  # found by its own words
+        assert [r.memory.id for r in store.retrieve(" ".join(last.text.split()[2:6]), k=1)] == [last.id]
 
 
 WORKER = """
@@ -150,12 +226,12 @@ print("done", flush=True)
 """
 
 
-def test_four_concurrent_writers_lose_no_update(tmp_path):
-    db = tmp_path / "m.db"
-    with MemoryStore(db, embedder=None, scanner=_AlwaysSafe()) as store:
+def test_four_concurrent_writers_lose_no_update(location):
+    """Four processes (machines, on PostgreSQL) open the store by its location and write at once."""
+    with MemoryStore(location, embedder=None, scanner=_AlwaysSafe()) as store:
         shared = store.add("The shared lesson everyone credits", "skill_card", status="promoted")
     n = 60
-    procs = [_spawn(WORKER, str(db), str(w), shared, str(n)) for w in range(4)]
+    procs = [_spawn(WORKER, location, str(w), shared, str(n)) for w in range(4)]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     for p in procs:  # release all four before waiting for any
@@ -168,7 +244,7 @@ def test_four_concurrent_writers_lose_no_update(tmp_path):
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert out.strip() == "done"
-    with MemoryStore(db, embedder=None) as store:
+    with MemoryStore(location, embedder=None) as store:
         m = store.get(shared)
         assert (m.helpful, m.q_n, m.times_included, m.harmful) == (4 * n, 4 * n, 4 * n, 0)
         assert m.q == pytest.approx((0.5 + 4 * n) / (4 * n + 1))
@@ -176,7 +252,10 @@ def test_four_concurrent_writers_lose_no_update(tmp_path):
         dup = [x for x in store.list(kind="skill_card") if x.text.startswith("Everyone")]
         assert len(dup) == 1 and dup[0].merges == 4 * n - 1
         assert store.conn.execute("SELECT COUNT(*) FROM credits").fetchone()[0] == 4 * n
-        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        store.verify()
+        assert store.conn.execute(FULLTEXT_ROWS[_backend(location)]).fetchone()[0] == store.count()
+    if not is_database_url(location):
+        _assert_sqlite_file_whole(location)
 
 
 class _AlwaysSafe:
