@@ -14,12 +14,6 @@ from purpose_agent.models.local import LocalBackend
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.skip(
-    reason="not shown reliable on the 1.5B model yet (issue 13 open), so not counted: of four full "
-    "runs on 2026-12-02 two passed (6/6 then 11/11, and 3/3 then 7/7, with type hints after teach); "
-    "two failed their second run (0/11: the coder copied a plan whose body was all comments; 3/12: "
-    "tests and code disagreed on the base cases, and no type hints). The one run after f507459 passed"
-)
 def test_the_quick_start_runs_as_written_and_the_taught_lesson_shapes_the_next_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
