@@ -68,7 +68,8 @@ _OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
 _SKIP = frozenset({tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING})
 
 
-def _parses(code: str) -> bool:
+def parses(code: str) -> bool:
+    """True when ``code`` is valid Python (no warning shown; a NUL byte is not valid)."""
     with warnings.catch_warnings():  # model text: no SyntaxWarning on the user's screen
         warnings.simplefilter("ignore")
         try:
@@ -85,7 +86,7 @@ def _without_json_tail(code: str) -> str | None:
     text = code.rstrip()
     while text and text[-1] in "}]":
         text = text[:-1].rstrip()
-        if _parses(text):
+        if parses(text):
             return text + "\n"
     return None
 
@@ -94,7 +95,7 @@ def repair(code: str) -> tuple[str, str] | None:
     """``(fixed code, what was done)`` for code that does not parse but can be made to: a tail
     of JSON brackets dropped, or the code re-flowed (``reflow``); None when it parses already
     or cannot be repaired. Never raises."""
-    if _parses(code):
+    if parses(code):
         return None
     tail = _without_json_tail(code)
     if tail is not None:
@@ -115,14 +116,14 @@ def reflow(code: str) -> str | None:
     """``code`` unchanged when it parses; else the code re-flowed into lines by the rule of the
     module docstring, when that parses; else None. Never raises."""
     try:
-        if _parses(code):
+        if parses(code):
             return code
         pieces = _pieces(code)
         for dead_code, scoped in ((True, True), (True, False), (False, False)):
             placed = _place(pieces, dead_code=dead_code, scoped=scoped)
             if placed is not None:
                 text = "".join("    " * level + _text(code, p) + "\n" for level, p in placed)
-                if _parses(text):
+                if parses(text):
                     return text
     except Exception:
         return None

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from purpose_agent.agents._reflow import ReflowingEnvironment
+from purpose_agent.agents._reflow import ReflowingEnvironment, parses
 from purpose_agent.agents._roles import KINDS, ROLES, Choice, open_store, select_kind
 from purpose_agent.agents.result import Cost, RunResult, Turn
 from purpose_agent.agents.spark import Spark, teach
@@ -131,14 +131,6 @@ def plain_plan(text: str) -> str:
     return (
         "\n".join(out).strip() or "(the plan was code only: write the function from the task and the tests)"
     )
-
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except SyntaxError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -244,15 +236,18 @@ class Team:
         written, _ = await tester.aturn(task, context=spec, environment=TestsEnvironment())
         tests = parse_tests(written.output)
         code_task = CodingTask("team", task, "solution", tuple(tests))
+
         # a submission that does not parse is run re-flowed when that makes it parse (the 1.5B
         # model writes "def f(n): if n < 2: return n else: ..." on one line); the step says so
-        env = ReflowingEnvironment(CodingEnvironment(code_task, isolation=self.isolation))  # type: ignore[arg-type]
+        def sandbox() -> ReflowingEnvironment:
+            return ReflowingEnvironment(CodingEnvironment(code_task, isolation=self.isolation))  # type: ignore[arg-type]
+
         shown = "\n".join(f"assert {t}" for t in tests) or "(the tester wrote no usable tests)"
         context = f"{spec}\n\nTESTS (from the tester; submit_code runs them in a sandbox):\n{shown}"
         coded, result = await coder.aturn(
             f"{task}\nWrite the code with submit_code until the tests pass, then DONE.",
             context=context,
-            environment=env,
+            environment=sandbox(),
         )
         code = str(result.final_state.data.get("code", "")) or coded.output
         passed = int(result.final_state.data.get("passed", 0)) if tests else None
@@ -264,14 +259,14 @@ class Team:
                 + " ".join(f'"{t}"' for t in taught)
                 + " Keep what it does. Submit the revised code with submit_code, then DONE.",
                 context=f"{context}\n\nCODE (the current version):\n```python\n{code}\n```",
-                environment=ReflowingEnvironment(CodingEnvironment(code_task, isolation=self.isolation)),  # type: ignore[arg-type]
+                environment=sandbox(),
                 max_steps=2,
             )
             turns.append(revised)
             new_code = str(rev.final_state.data.get("code", ""))
             new_passed = int(rev.final_state.data.get("passed", 0)) if tests else None
             # the revision stands only if the sandbox's tests pass no fewer than before
-            if new_code.strip() and (new_passed or 0) >= (passed or 0) and _parses(new_code):
+            if new_code.strip() and (new_passed or 0) >= (passed or 0) and parses(new_code):
                 code, passed, deciding = new_code, new_passed, revised
         decided = "tests" if tests else "critic"
         # the code is the team's output; the tester's tests judged it in the sandbox
