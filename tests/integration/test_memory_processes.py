@@ -38,14 +38,6 @@ PRELUDE = textwrap.dedent(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where the shared store lives: a SQLite file, or a fresh database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        return str(tmp_path / "m.db")
-    return str(request.getfixturevalue("pg_url"))
-
-
 #: Rows of ``memories`` whose full-text entry is there and matches the memory's own text.
 FULLTEXT_ROWS = {
     "sqlite": "SELECT COUNT(*) FROM memories_fts",

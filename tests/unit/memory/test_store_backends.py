@@ -33,14 +33,6 @@ K, S = MemoryKind, MemoryStatus
 TRAIN, VALIDATION, EVAL = RunMode.LEARNING_TRAIN, RunMode.LEARNING_VALIDATION, RunMode.EVAL_TEST
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where a store lives: a SQLite file, or a fresh database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        return str(tmp_path / "m.db")
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
 def dump(request: pytest.FixtureRequest, location: str) -> Callable[[], str]:
     """Everything a store holds, as one string: the SQLite files' hashes, or ``pg_dump``."""
