@@ -3,7 +3,11 @@
 Needs the ``bench`` extra (``textworld-express==1.1.0``, Java 17). Games come from the official
 train / dev / test seed folds; nothing is downloaded. The valid commands of each turn are
 offered as the actor's actions, so a (grammar-constrained) actor can only pick a valid one.
-One JVM is shared by every environment of the process; runs are sequential.
+One JVM is shared by every environment of the process, and it holds one game at a time. Each
+environment keeps the commands it has played; when another environment has used the engine
+since, it resets its own game (same seed and fold) and plays them again before its next step.
+The games are deterministic, so runs in several threads at once (a benchmark's concurrent test
+episodes) each see exactly the game they would see alone; a replay costs milliseconds.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def _engine(step_limit: int) -> Any:
                 ) from exc
             _shared["env"] = TextWorldExpressEnv(envStepLimit=step_limit)
             _shared["loaded"] = None
+            _shared["owner"] = None
         return _shared["env"]
 
 
@@ -59,6 +64,7 @@ def _load(game: str, params: str, step_limit: int = 100) -> Any:
     if _shared.get("loaded") != (game, params):
         env.load(gameName=game, gameParams=params)
         _shared["loaded"] = (game, params)
+        _shared["owner"] = None  # loading a game ends whichever was being played
     return env
 
 
@@ -81,6 +87,8 @@ class TextWorldExpressEnvironment(Environment):
     def __init__(self, spec: GameSpec) -> None:
         self.spec = spec
         self.task_description = ""
+        #: the commands played since the last reset (the engine is shared: see the module doc)
+        self._played: list[str] = []
 
     def _state(self, obs: str, infos: dict[str, Any]) -> State:
         valid = sorted(str(a) for a in infos.get("validActions", []))
@@ -98,10 +106,17 @@ class TextWorldExpressEnvironment(Environment):
         summary = f"{obs.strip()}\nScore: {score:.2f}" + (" (task complete)" if success else "")
         return State(data, summary)
 
+    def _reset_engine(self) -> tuple[Any, Any, dict[str, Any]]:
+        """This game, from its start, on the shared engine (the caller holds ``_lock``)."""
+        env = _load(self.spec.game, self.spec.params or GAME_PARAMS.get(self.spec.game, ""))
+        obs, infos = env.reset(seed=self.spec.seed, gameFold=self.spec.fold, generateGoldPath=False)
+        _shared["owner"] = self
+        return env, obs, infos
+
     def reset(self) -> State:
         with _lock:
-            env = _load(self.spec.game, self.spec.params or GAME_PARAMS.get(self.spec.game, ""))
-            obs, infos = env.reset(seed=self.spec.seed, gameFold=self.spec.fold, generateGoldPath=False)
+            _env, obs, infos = self._reset_engine()
+            self._played = []
             self.task_description = str(infos.get("taskDescription", ""))
             return self._state(str(obs), infos)
 
@@ -112,7 +127,12 @@ class TextWorldExpressEnvironment(Environment):
         if action.name not in state.data.get("valid_actions", []):
             return state  # DONE or an invalid command: nothing happens in the game
         with _lock:
+            if _shared.get("owner") is not self:  # another game ran since: back to where this one was
+                env, _obs, _infos = self._reset_engine()
+                for command in self._played:
+                    env.step(command)
             obs, _reward, _done, infos = _engine(100).step(action.name)
+            self._played.append(action.name)
             return self._state(str(obs), infos)
 
     def is_terminal(self, state: State) -> bool:
