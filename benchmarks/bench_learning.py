@@ -5,6 +5,7 @@ and its ablations (critic off, one per learning source).
     python benchmarks/bench_learning.py --testbed textworld [--seeds 0,1,2] [--quick]
         [--model local] [--teacher SPEC] [--conditions full,no_memory,...]
         [--executor ray [--ray-address ray://head:10001]] [--memory-url postgresql://...]
+        [--concurrency 4]
 
 Every learning arm is what a user writes: ``Orchestrator(llm, env, memory=MemoryStore(path),
 learning=pa.Learning(validation=<the dev split>, train_attempts=k, teacher=SPEC, sources=...))``,
@@ -14,6 +15,11 @@ gated by the memory hook's own gate after every training task. Test numbers come
 Writes ``bench_results/<name>/{config.json,ledger.jsonl,results.json,table.md,curve.png}``
 (and the arms' memory under ``memory/``). Interrupt it at any time: the same command resumes at
 the first unfinished unit. ``--quick`` is the CI smoke size (plumbing, not numbers).
+
+``--concurrency N`` runs each block's test episodes N at a time in this process, on one
+``local-server:`` model whose slots decode them together (each episode has its own seed; the
+ledger is the one a sequential run writes); with such a model the gate also runs each
+validation unit's two replays side by side.
 
 ``--executor ray`` (extra ``ray``) runs each block's test episodes and the gate's validation
 replays as Ray tasks (``--ray-address``; default: $RAY_ADDRESS, else a local instance); the
@@ -227,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the arms' memories in this PostgreSQL database (postgresql://...), not in --out",
     )
     p.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="test episodes at once in this process (a local-server: model decodes them together)",
+    )
+    p.add_argument(
         "--calibrate", type=int, default=0, metavar="N", help="no-memory success on N dev games, then exit"
     )
     p.add_argument("--max-steps", type=int, default=None, help="calibration: step limit (default per plan)")
@@ -272,9 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         runner = BenchmarkRunner(
             llm=llm, teacher=teacher, config=config, out_dir=args.out, progress=not args.no_progress,
             executor=args.executor, ray_address=args.ray_address, memory_url=args.memory_url,
+            concurrency=args.concurrency,
         )  # fmt: skip
     except ConfigurationError as exc:
-        _fail(p, f"--executor {args.executor}: {exc}")
+        _fail(p, f"--executor {args.executor} --concurrency {args.concurrency}: {exc}")
     games = [g.strip() for g in args.games.split(",") if g.strip()]
     try:
         result = runner.run(source(args.testbed, plan, games, args.game_params), iterations, name)

@@ -11,6 +11,11 @@ Each finished unit is one fsynced line of an append-only ledger. After a trainin
 arm's memory is checkpointed before its line is written, so an interrupted benchmark resumes
 at the first unfinished unit with the memory exactly as the last recorded unit left it.
 
+``concurrency=N`` runs each block's test episodes N at a time in threads of this process, on
+one model that decodes concurrent calls together (a ``local-server:`` model's slots). Each
+episode gets its own fork of the model (``fork``: the same server, its own seed and meter), so it
+runs as it runs alone, and the ledger gets the same lines in the same order as one by one.
+
 ``executor="ray"`` (extra ``ray``) runs each block's test episodes (independent ``EVAL_TEST``
 runs that write nothing) as Ray tasks, and the learning arms' gate replays too
 (``Learning(replay_executor="ray")``); training runs stay in this process, in order. Each
@@ -32,9 +37,11 @@ from the database, and the gate's replays on workers reopen the arm's schema fro
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +72,46 @@ from purpose_agent.loop.hook import StoreMemoryHook
 from purpose_agent.loop.orchestrator import Orchestrator
 from purpose_agent.loop.settings import CriticSettings, TraceSettings
 from purpose_agent.models.base import Backend
+
+
+def _check_concurrency(
+    concurrency: object, executor: str, orchestrator: object, models: Sequence[Backend | None]
+) -> None:
+    """Clear errors for a ``concurrency=`` the runner cannot honour."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be an integer of at least 1, got {concurrency!r}")
+    if concurrency == 1:
+        return
+    if executor != "local":
+        raise ConfigurationError(
+            "concurrency= runs test episodes in threads here; Ray runs each as its own task"
+        )
+    if orchestrator is not None:
+        raise ConfigurationError(
+            "concurrency= runs the arms the runner builds (BenchmarkRunner(llm=...)); a given "
+            "orchestrator runs one episode at a time"
+        )
+    for model in models:
+        if (
+            model is not None
+            and callable(getattr(model, "reseed", None))
+            and not callable(getattr(model, "fork", None))
+        ):
+            raise ConfigurationError(
+                f"concurrency={concurrency}: the model {getattr(model, 'name', model)!r} has one sampling "
+                "seed for every call and decodes one call at a time; serve it with slots "
+                "('local-server:<name>', which decodes concurrent calls together) or give an endpoint"
+            )
+
+
+def _fork(model: MeteredBackend | None) -> MeteredBackend | None:
+    """A metered copy of ``model`` for one of several episodes at once: a fork of it (its own
+    seed; the same server) when it has ``fork``, else the model itself (a stateless endpoint),
+    with a meter of its own."""
+    if model is None:
+        return None
+    fork = getattr(model.inner, "fork", None)
+    return MeteredBackend(fork() if callable(fork) else model.inner)
 
 
 @dataclass(frozen=True)
@@ -99,6 +146,10 @@ class BenchmarkRunner:
     needs ``llm=`` (a given orchestrator runs in this process) and models that can be sent to a
     worker (an OpenAI-compatible endpoint, not an in-process local model).
 
+    ``concurrency=N`` runs a block's test episodes N at a time in this process (module
+    docstring); a model with one seed for every call and no ``fork`` (the in-process local
+    model) is refused with the fix.
+
     ``memory_url="postgresql://..."`` keeps each arm's memory in that database (a schema per arm
     and seed) instead of a SQLite file under ``out_dir``; a resume must give it again.
     """
@@ -117,9 +168,11 @@ class BenchmarkRunner:
         executor: Executor = "local",
         ray_address: str | None = None,
         memory_url: str | None = None,
+        concurrency: int = 1,
     ) -> None:
         if orchestrator is None and llm is None:
             raise ValueError("give an orchestrator or an llm")
+        _check_concurrency(concurrency, executor, orchestrator, (llm, critic_llm, teacher))
         if memory_url is not None and orchestrator is not None:
             raise ConfigurationError(
                 "memory_url= is where the arms the runner builds keep their memory; "
@@ -151,6 +204,7 @@ class BenchmarkRunner:
         self.progress = progress
         self.on_unit = on_unit
         self.memory_url = memory_url
+        self.concurrency = concurrency
         self._pg: PgMemory | None = None
 
     # ------------------------------------------------------------------ costs
@@ -381,8 +435,9 @@ class BenchmarkRunner:
         self, ledger: Ledger, keys: Sequence[UnitKey], setup: ArmSetup, tasks: Sequence[BenchmarkTask],
         bar: Progress,
     ) -> None:  # fmt: skip
-        """One block's test units: one by one here, or as Ray tasks recorded in the same order."""
-        if self.executor == "local":
+        """One block's test units: one by one here, ``concurrency`` at a time in threads here, or
+        as Ray tasks; recorded in the same order every way."""
+        if self.executor == "local" and self.concurrency == 1:
             for key, task in zip(keys, tasks, strict=True):
                 self._test_unit(ledger, key, setup, task, bar)
             return
@@ -394,16 +449,20 @@ class BenchmarkRunner:
         todo = [(k, t) for k, t, shared in plan if shared is None]
         if todo:
             first = todo[0][0]
-            bar.describe(f"{first.condition} s{first.seed} b{first.block} test ×{len(todo)} on ray")
-        values = fan_out(
-            _remote_test,
-            [(k, t, setup, self.llm, self.critic_llm, self.teacher) for k, t in todo],
-            [f"test episode {k.as_str()!r}" for k, _ in todo],
-            address=self.ray_address,
-            purpose="BenchmarkRunner(executor='ray')",
-            hint="give tasks, environments and models that pickle (models by endpoint)",
-        )
-        ran = {k.as_str(): v for (k, _), v in zip(todo, values, strict=True)}
+            where = "on ray" if self.executor == "ray" else f"{min(self.concurrency, len(todo))} at once"
+            bar.describe(f"{first.condition} s{first.seed} b{first.block} test ×{len(todo)} {where}")
+        if self.executor == "ray":
+            values = fan_out(
+                _remote_test,
+                [(k, t, setup, self.llm, self.critic_llm, self.teacher) for k, t in todo],
+                [f"test episode {k.as_str()!r}" for k, _ in todo],
+                address=self.ray_address,
+                purpose="BenchmarkRunner(executor='ray')",
+                hint="give tasks, environments and models that pickle (models by endpoint)",
+            )
+            ran: dict[str, Any] = {k.as_str(): v for (k, _), v in zip(todo, values, strict=True)}
+        else:
+            ran = self._threaded(todo, setup)
         lost: list[LostRun] = []
         for key, _task, shared in plan:  # in plan order, as locally; a lost episode is not recorded
             rec = shared if shared is not None else ran[key.as_str()]
@@ -413,6 +472,38 @@ class BenchmarkRunner:
             self._record(ledger, key, rec, bar)
         if lost:
             raise lost[0].exception()
+
+    def _threaded(self, todo: Sequence[tuple[UnitKey, BenchmarkTask]], setup: ArmSetup) -> dict[str, Any]:
+        """Test episodes ``concurrency`` at a time in threads of this process, on one model that
+        decodes concurrent calls together. Each episode has its own forks of the models (its
+        own seed and meter; the same server), so it runs as it runs alone; what the forks spent
+        is added to this runner's meters. An episode that raised is a ``LostRun`` with the
+        error, after the others have finished."""
+
+        def one(key: UnitKey, task: BenchmarkTask) -> dict[str, Any]:
+            llm, critic, teacher = (_fork(m) for m in (self.llm, self.critic_llm, self.teacher))
+            assert llm is not None
+            twin = copy.copy(setup)
+            twin.llm = llm
+            twin.teacher = teacher if teacher is not None else llm
+            try:
+                return _remote_test((key, task, twin, llm, critic, teacher))
+            finally:
+                for mine, ours in ((llm, self.llm), (critic, self.critic_llm), (teacher, self.teacher)):
+                    if mine is not None and ours is not None:
+                        ours.absorb(mine.meter)
+
+        out: dict[str, Any] = {}
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="episode") as pool:
+            futures = [(k, pool.submit(one, k, t)) for k, t in todo]
+            for key, future in futures:
+                exc = future.exception()
+                out[key.as_str()] = (
+                    future.result()
+                    if exc is None
+                    else LostRun(f"test episode {key.as_str()!r}", "raised", exc)
+                )
+        return out
 
     def _shared(
         self, ledger: Ledger, key: UnitKey, setup: ArmSetup, task: BenchmarkTask

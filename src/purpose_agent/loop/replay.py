@@ -10,8 +10,9 @@ truth at the end of the run, or None when it reported none: the gate never decid
 ``executor="ray"`` (extra ``ray``) runs each replay as a Ray task: the same run on a worker
 (``loop/_fanout.py``: the store reopened from its location, the model a copy or rebuilt from
 its endpoint), so the gate decides the same. The gate sends a unit's two runs (without and with the
-candidate) at once (``pairs_at_once``); units still run one after another, since each result
-can end the gate. A replay whose worker died twice raises ``WorkerLostError``; the gate then
+candidate) at once (``pairs_at_once``), on Ray and also in this process when the model decodes
+concurrent calls together (a ``local-server:`` model's slots); units still run one after
+another, since each result can end the gate. A replay whose worker died twice raises ``WorkerLostError``; the gate then
 keeps the candidate quarantined and its decision says why.
 """
 
@@ -92,6 +93,13 @@ class NoCriticPurposeFunction(PurposeFunction):
         return CriticCall(Score(0.0, "no ground truth for this state", "", 0.0, False, "fallback"), None)
 
 
+def decodes_together(llm: object) -> bool:
+    """True for a model that decodes concurrent calls in one batch (``parallel`` ≥ 2, e.g. a
+    llama-server with several slots); a metered wrapper passes the attribute through."""
+    parallel = getattr(llm, "parallel", 1)
+    return isinstance(parallel, int) and not isinstance(parallel, bool) and parallel >= 2
+
+
 def _reseed(llm: Backend | None, seed: int) -> None:
     reseed = getattr(llm, "reseed", None)
     if callable(reseed):
@@ -163,9 +171,11 @@ class ValidationReplay:
 
     @property
     def pairs_at_once(self) -> bool:
-        """True on Ray: the gate runs a unit's baseline and its run with the candidate side by
-        side (each is a Ray task; in this process the two would only share one model)."""
-        return self.executor == "ray"
+        """True when the gate runs a unit's baseline and its run with the candidate side by side:
+        on Ray (each is a Ray task), and in this process when the model decodes concurrent calls
+        together (``parallel`` of 2 or more: a ``local-server:`` model's slots). Both runs of a
+        pair use the unit's seed; on one in-process model they would only wait for each other."""
+        return self.executor == "ray" or decodes_together(self.llm)
 
     @property
     def tasks(self) -> list[ReplayTask]:

@@ -41,6 +41,7 @@ import path of them all.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import os
@@ -208,6 +209,8 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         #: reuse the KV prefix a slot already holds (False: evaluate every prompt in full)
         self.cache_prompt = True
         self.last_timings: _Timings | None = None
+        #: the backend this one is a fork of (``fork``), which owns the server; None: this one does
+        self._forked_from: LlamaServerBackend | None = None
         self._finalizer = weakref.finalize(self, LlamaServer.stop, self.server)
 
     # --------------------------------------------------------------------------- lifecycle
@@ -232,10 +235,25 @@ class LlamaServerBackend(OpenAICompatibleBackend):
     async def _ensure_started(self) -> None:
         if not self.server.ready:  # also while another call's start() is loading the model: wait for it
             await asyncio.to_thread(self.start)
+        self.base_url = self.server.base_url  # a fork, or a server restarted on another port
 
     def reseed(self, seed: int) -> None:
         """The seed sent with every following request."""
         self.seed = seed
+
+    def fork(self) -> LlamaServerBackend:
+        """A handle on this backend's server (the same process, slots and kept-alive
+        connections) with its own seed and timings, for one of several runs at once: a run that
+        reseeds its fork never changes the seed of another run's requests. Closing a fork
+        leaves the server running; it stops with this backend."""
+        twin = copy.copy(self)
+        twin.last_timings = None
+        twin._forked_from = self  # keeps this backend (and so its server) alive while the fork is
+        return twin
+
+    @property
+    def is_fork(self) -> bool:
+        return self._forked_from is not None
 
     def _new_async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -253,6 +271,8 @@ class LlamaServerBackend(OpenAICompatibleBackend):
 
     def _client(self) -> httpx.Client:
         """The backend's sync client (``tokenize``), created on first use."""
+        if self._forked_from is not None:
+            return self._forked_from._client()
         with self._sync_lock:
             if self._sync is None or self._sync.is_closed:
                 self._sync = httpx.Client(timeout=60.0, trust_env=False)
@@ -265,7 +285,10 @@ class LlamaServerBackend(OpenAICompatibleBackend):
             client.close()
 
     def close(self) -> None:
-        """Close the HTTP clients and stop the server (a later call starts it again)."""
+        """Close the HTTP clients and stop the server (a later call starts it again); on a
+        fork, nothing (the server and its clients belong to the backend it came from)."""
+        if self.is_fork:
+            return
         self._close_sync_client()
         if self._pool.clients():
             try:
@@ -281,6 +304,8 @@ class LlamaServerBackend(OpenAICompatibleBackend):
         self.server.stop()
 
     async def aclose(self) -> None:
+        if self.is_fork:
+            return
         self._close_sync_client()
         await self._pool.aclose()
         await asyncio.to_thread(self.server.stop)

@@ -3,6 +3,7 @@ LEARNING_VALIDATION, a candidate forced in and out, same tasks and seeds."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,34 @@ def test_training_run_distils_and_gates_through_the_ci(tmp_path: Path) -> None:
     assert all(store.replays(m.id) for m in promoted)
     hindsight = [m for m in store.list() if m.made_by == "hindsight"]
     assert hindsight and all(m.status is MemoryStatus.QUARANTINED for m in hindsight)
+
+
+class Slots(pa.FunctionModel):
+    """The actor on a model with ``parallel`` slots; counts the calls in flight at once."""
+
+    def __init__(self, parallel: int) -> None:
+        super().__init__(actor_fn)
+        self.parallel = parallel
+        self.in_flight = self.most = 0
+
+    async def acomplete(self, *args: Any, **kwargs: Any) -> Any:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().acomplete(*args, **kwargs)
+        finally:
+            self.in_flight -= 1
+
+
+def test_on_a_model_with_slots_a_units_two_runs_go_together_and_decide_the_same(tmp_path: Path) -> None:
+    for parallel, together in ((1, 1), (4, 2)):
+        store = MemoryStore(tmp_path / f"m{parallel}.sqlite", embedder=None)
+        actor = Slots(parallel)
+        replay = ValidationReplay(store, actor, TASKS, critic_llm=CRITIC, seeds=(0, 1))
+        assert replay.pairs_at_once is (parallel > 1)
+        (decision,) = MemoryCI(store, replay).process([store.add(HELPFUL, MemoryKind.SKILL_CARD)])
+        assert decision.action == "promoted"
+        assert (decision.mean_with, decision.mean_without) == (1.0, 0.0)
+        assert replay.runs == 8
+        assert actor.most == together  # with and without the candidate, side by side on slots

@@ -43,6 +43,7 @@ from purpose_agent.models.llama_server import (
 #   "CACHED=n" n prompt tokens reported as reused from the slot's KV cache
 #   "DROP=n"   the first n requests with this text: the connection closed without a response
 #   "CUT"      one token, then the connection closed mid-body (the server lives on)
+#   "SEED"     "echo seed <the request's seed>"
 #   otherwise  "echo <words>" one word per event; with a schema, {"answer": "<words>"}
 # A model file starting with b"BAD" fails to load; --fake-load-s N takes N s to load. GET /stats: connections seen, disconnects.
 FAKE_SERVER = r"""#!/usr/bin/env python3
@@ -124,6 +125,8 @@ class Handler(BaseHTTPRequestHandler):
             if w.startswith("CACHED="):
                 cached = min(int(w[7:]), prompt)
         words = last.split()
+        if "SEED" in last:
+            words = ["seed", str(req.get("seed"))]
         if req.get("response_format"):
             pieces = ['{"answer": "', " ".join(words), '"}']
         else:
@@ -356,6 +359,25 @@ def test_sync_close_inside_a_running_loop_closes_that_loops_client(backend: Llam
 
 
 # ------------------------------------------------------------- sequences beside each other
+def test_forks_share_one_server_and_each_sends_its_own_seed(backend: LlamaServerBackend) -> None:
+    a, b = backend.fork(), backend.fork()  # before the server started: they find its port
+    a.reseed(11)
+    b.reseed(22)
+
+    async def run() -> list[str]:
+        return [c.text for c in await asyncio.gather(*(m.acomplete(_msgs("SEED")) for m in (a, b, backend)))]
+
+    assert asyncio.run(run()) == ["echo seed 11", "echo seed 22", "echo seed 0"]
+    assert a.server is backend.server and a.is_fork and not backend.is_fork
+    assert a.tokenize("x y") == [0, 1] and a._sync is None  # the fork uses its origin's client
+    a.close()
+    asyncio.run(b.aclose())
+    assert backend.server.running  # closing a fork leaves the server to its origin
+    assert backend.complete(_msgs("SEED")).text == "echo seed 0"
+    backend.close()
+    assert not backend.server.running
+
+
 def test_a_cancelled_sequence_does_not_disturb_the_others(backend: LlamaServerBackend) -> None:
     async def run() -> tuple[list[str], list[str]]:
         alone = [(await backend.acomplete(_msgs(f"alone {i}"))).text for i in range(3)]
