@@ -17,9 +17,10 @@ Writes ``bench_results/<name>/{config.json,ledger.jsonl,results.json,table.md,cu
 the first unfinished unit. ``--quick`` is the CI smoke size (plumbing, not numbers).
 
 ``--concurrency N`` runs each block's test episodes N at a time in this process, on one
-``local-server:`` model whose slots decode them together (each episode has its own seed; the
-ledger is the one a sequential run writes); with such a model the gate also runs each
-validation unit's two replays side by side.
+``local-server:`` model whose slots decode them together (each episode has its own seed, and
+the ledger lines come in the sequential order, but a batched decode can change the model's
+output: BENCHMARKS.md); with such a model the gate also runs each validation unit's two replays
+side by side.
 
 ``--executor ray`` (extra ``ray``) runs each block's test episodes and the gate's validation
 replays as Ray tasks (``--ray-address``; default: $RAY_ADDRESS, else a local instance); the

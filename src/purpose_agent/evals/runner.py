@@ -14,7 +14,9 @@ at the first unfinished unit with the memory exactly as the last recorded unit l
 ``concurrency=N`` runs each block's test episodes N at a time in threads of this process, on
 one model that decodes concurrent calls together (a ``local-server:`` model's slots). Each
 episode gets its own fork of the model (``fork``: the same server, its own seed and meter), so it
-runs as it runs alone, and the ledger gets the same lines in the same order as one by one.
+runs with the seed and settings it has alone, and the ledger gets its lines in the same order as
+one by one. On a real llama-server, decoding beside other requests can still change a model's
+output (BENCHMARKS.md: 7 of 8 cookingworld episodes ended differently 4 at a time).
 
 ``executor="ray"`` (extra ``ray``) runs each block's test episodes (independent ``EVAL_TEST``
 runs that write nothing) as Ray tasks, and the learning arms' gate replays too
@@ -476,7 +478,7 @@ class BenchmarkRunner:
     def _threaded(self, todo: Sequence[tuple[UnitKey, BenchmarkTask]], setup: ArmSetup) -> dict[str, Any]:
         """Test episodes ``concurrency`` at a time in threads of this process, on one model that
         decodes concurrent calls together. Each episode has its own forks of the models (its
-        own seed and meter; the same server), so it runs as it runs alone; what the forks spent
+        own seed and meter; the same server), so no episode changes another's seed; what the forks spent
         is added to this runner's meters. An episode that raised is a ``LostRun`` with the
         error, after the others have finished."""
 
