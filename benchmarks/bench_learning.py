@@ -71,8 +71,9 @@ COOKING = "numLocations=1,numIngredients=2,numDistractorItems=0,includeDoors=0,l
 COIN = "numLocations=4,numDistractorItems=0,includeDoors=0,limitInventorySize=0"
 #: reasoning-gym families the 1.5B model can compute with Python, but often does not, or does
 #: not answer in the form asked (benchmarks/results/reasoning-python-calibration.txt); the size
-#: below is per family
-PY_FAMILIES = ("simple_equations", "time_intervals", "basic_arithmetic", "fraction_simplification")
+#: below is per family. fraction_simplification left the table at v4: the 1.5B model solved 9 of
+#: its 10 test questions with no memory (v3), so it can only tie
+PY_FAMILIES = ("simple_equations", "time_intervals", "basic_arithmetic")
 #: default game parameters per TextWorldExpress game when ``--games`` names one
 GAME_PARAMS = {"cookingworld": COOKING, "coin": COIN}
 
@@ -92,9 +93,11 @@ FULL = {
         ("leg_counting",),
     ),
     # one-answer questions where the actor may run Python first (up to 2 runs, then answer);
-    # 4 dev questions per family, since the gate replays a lesson on its own family first
+    # 8 dev questions per family, since the gate replays a lesson on its own family first and
+    # promotes on 4 wins with no loss: with 4 (v3), a family whose no-memory run solved even one
+    # dev question could never promote (at most 3 wins); 7 test questions x 3 families = 21 a seed
     "reasoning-python": Plan(
-        Size(train=3, validation=4, test=5, max_steps=3),
+        Size(train=3, validation=8, test=7, max_steps=3),
         1,
         OrchestratorSettings(actor_max_tokens=256, train_attempts=2, units_per_gate=2, candidates_per_gate=2),
         PY_FAMILIES,
