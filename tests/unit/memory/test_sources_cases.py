@@ -14,6 +14,7 @@ from purpose_agent.memory.sources import (
     build_case,
     case_of,
     extract,
+    fill,
     harvest,
     instantiate,
     is_worked_example,
@@ -109,6 +110,29 @@ def test_re_instantiation_for_a_new_task_of_the_same_pattern():
     other = instantiate(case, "Cook a meal.")  # another kind of task: the original, concrete example
     assert not other.matched and other.actions[2] == {"action": "take coin"}
     assert match_pattern(case.task, "Your task is to find the key.") is None
+
+
+def test_an_equation_s_variable_becomes_a_placeholder_and_the_task_verb_stays():
+    """Seen in a reasoning-gym table: "Solve" became ``{obj1}`` because the code said
+    ``solve``, and the one-letter variable stayed, so the example only fitted questions in
+    ``e`` and its code imported the new question's first word from sympy."""
+    purpose = "Answer the question correctly: Solve for e: 56 - 98*e = -1218"
+    code = "from sympy import symbols, Eq, solve\ne = symbols('e')\nprint(solve(Eq(56 - 98*e, -1218), e)[0])"
+    ab = extract(purpose, ["run_python", code, "DONE", "13"])
+    assert ab.bindings == {"num1": "56", "num2": "98", "num3": "-1218", "var1": "e"}
+    pattern = ab.apply(purpose)
+    assert pattern == "Answer the question correctly: Solve for {var1}: {num1} - {num2}*{var1} = {num3}"
+    bindings = match_pattern(pattern, "Answer the question correctly: Solve for q: 100 - 62*q = -3372")
+    assert bindings is not None
+    assert fill(ab.apply(code), bindings) == (
+        "from sympy import symbols, Eq, solve\nq = symbols('q')\nprint(solve(Eq(100 - 62*q, -3372), q)[0])"
+    )
+
+
+def test_english_one_letter_words_and_unnamed_letters_are_not_variables():
+    assert "var1" not in extract("Solve for a: 3*a = 12", ["a = 12 / 3"]).bindings  # "a" is English
+    assert "var1" not in extract("Solve for x: 3*x = 12", ["print(12 / 3)"]).bindings  # no action names x
+    assert extract("Solve for x: 3*x = 12", ["x = 12 / 3"]).bindings["var1"] == "x"
 
 
 def test_match_pattern_is_strict_about_repeats_and_literals():

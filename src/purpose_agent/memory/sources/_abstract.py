@@ -5,6 +5,9 @@ No model is asked. Entities are matched from the task (the purpose) and the stat
 - identifiers in backticks (the first is ``{fn}``, e.g. a function to write), other
   identifiers (snake_case, camelCase) as ``{name1}``…;
 - quoted strings as ``{str1}``…, numbers as ``{num1}``…;
+- a one-letter variable of a formula in the purpose (``e`` in "Solve for e: 56 - 98*e = -1218")
+  as ``{var1}``…, when an action names it too (``e = symbols('e')``); never ``a`` or ``I``,
+  which are English words;
 - rooms (a small lexicon, or the object of "door to …") as ``{room1}``…, taken from the
   purpose, or from the state text when an action names them;
 - other words of the purpose that an action also names (``take coin`` for "find a coin") as
@@ -46,6 +49,8 @@ KEEP = _words(
     code test tests string strings list lists number numbers integer value values question
     correctly true false none each every all first last then once done your you there here this
     that with without which what where when
+    solve determine calculate simplify evaluate express convert round state result solution
+    equation expression formula
     """
 )
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -54,6 +59,12 @@ _QUOTED = re.compile(r"\"([^\"\n]{1,60})\"|(?<![\w])'([^'\n]{1,60})'(?![\w])")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w]|\.\d)")
 _IDENT = re.compile(r"(?<![\w])[A-Za-z_][A-Za-z0-9_]*(?![\w])")
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]*[A-Za-z]")
+#: a one-letter name inside a formula: next to a digit, an operator or "=", or "for x:"
+_MATH_VAR = re.compile(
+    r"(?:(?<=[\d*/+\-=^(])\s*|\bfor\s+)([A-Za-z])(?![\w])|(?<![\w])([A-Za-z])(?=\s*[*/+\-=^)])"
+)
+#: one-letter English words: never a variable placeholder (they are everywhere in the text)
+_NOT_VARS = frozenset("aAI")
 _DOOR_TO = re.compile(r"\b(?:door to|move to|go to)\s+(?:the\s+)?([a-z]+(?: room)?)\b", re.IGNORECASE)
 _ROOM_PHRASE = re.compile(r"\b([a-z]+ room)\b", re.IGNORECASE)
 MAX_PHRASE = 3
@@ -203,6 +214,10 @@ def extract(purpose: str, actions: Iterable[str] = (), state_text: str = "") -> 
             namer.add("name", w)
     for m in _NUMBER.finditer(purpose):
         namer.add("num", m.group(0))
+    for m in _MATH_VAR.finditer(outside):
+        v = m.group(1) or m.group(2)
+        if v not in _NOT_VARS and acts and re.search(rf"(?<![\w]){v}(?![\w])", joined):
+            namer.add("var", v)
     targets = {m.group(1).lower() for m in _DOOR_TO.finditer(joined)}  # "door to X": X is a room
     rooms: list[str] = []
     for text in (purpose, joined):
